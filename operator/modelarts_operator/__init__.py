@@ -1,0 +1,3 @@
+"""Kubernetes operator for Huawei Cloud ModelArts resource pools."""
+
+__version__ = "0.1.0"
