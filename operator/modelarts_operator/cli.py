@@ -1,0 +1,46 @@
+"""The ``modelarts-operator`` console script: one subcommand per job, each owned by its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Subcommand modules are imported lazily inside their functions, so `crd` does not pay for kopf's import.
+    from modelarts_operator.emulator import cli as emulator_cli
+
+    parser = argparse.ArgumentParser(prog="modelarts-operator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the operator against the current kubeconfig or in-cluster config")
+    run.add_argument("--namespace", "-n", action="append", default=[],
+                     help="watch only this namespace (repeatable; glob patterns allowed); default: all namespaces")
+    run.add_argument("--verbose", action="store_true", help="debug logging")
+
+    emulator = commands.add_parser("emulator", help="run the local ModelArts v2 pools API emulator")
+    emulator_cli.configure_parser(emulator)
+
+    commands.add_parser("crd", help="print the generated ModelArtsPool CustomResourceDefinition as YAML")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "emulator":
+        from modelarts_operator.emulator import cli as emulator_cli
+
+        return emulator_cli.run(args)
+    if args.command == "crd":
+        from modelarts_operator.resource import crd
+
+        sys.stdout.write(crd.render_yaml())
+        return 0
+    from modelarts_operator import runner
+
+    return runner.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
