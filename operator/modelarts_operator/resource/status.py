@@ -1,0 +1,145 @@
+"""``ModelArtsPool.status``: the pool's cloud status mirrored, plus the operator's own bookkeeping.
+
+Written only by the operator, through the status subresource. The models are the source of the CRD's status
+schema and the shape the reconcile logic fills in.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StatusModel(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+
+class ConditionType(StrEnum):
+    READY = "Ready"
+    SYNCED = "Synced"
+    DELETING = "Deleting"
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(StatusModel):
+    """A Kubernetes-style condition (metav1.Condition shape)."""
+
+    type: str = Field(description="Ready, Synced or Deleting.", max_length=316)
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(description="CamelCase reason for the last transition.", max_length=1024)
+    message: str = Field(default="", description="Human-readable details; ModelArts' own message when it "
+                         "has one.", max_length=32768)
+    last_transition_time: str = Field(alias="lastTransitionTime", description="When status last changed.",
+                                      json_schema_extra={"format": "date-time"})
+    observed_generation: int | None = Field(default=None, alias="observedGeneration",
+                                            description="metadata.generation the condition was set for.", ge=0)
+
+
+class AzCount(StatusModel):
+    az: str = Field(description="Availability zone.")
+    count: int = Field(description="Nodes in this availability zone.")
+
+
+class ResourceState(StatusModel):
+    """Nodes of one flavor in one state, as ModelArts reports them."""
+
+    flavor: str | None = Field(default=None, description="Resource flavor ID.")
+    count: int = Field(default=0, description="Number of nodes.")
+    max_count: int | None = Field(default=None, alias="maxCount", description="Elastic upper bound.")
+    azs: list[AzCount] | None = Field(default=None, description="Spread over availability zones.")
+    node_pool: str | None = Field(default=None, alias="nodePool", description="Node pool name.")
+
+
+class ResourcesByState(StatusModel):
+    """Mirror of the pool's status.resources."""
+
+    creating: list[ResourceState] = Field(default_factory=list, description="Nodes being created.")
+    available: list[ResourceState] = Field(default_factory=list, description="Nodes ready for jobs.")
+    abnormal: list[ResourceState] = Field(default_factory=list, description="Nodes in trouble.")
+    deleting: list[ResourceState] = Field(default_factory=list, description="Nodes being removed.")
+
+
+class NodeTotals(StatusModel):
+    """Totals of resources by state (the counts behind kubectl get's columns)."""
+
+    creating: int = Field(default=0, description="Nodes being created.")
+    available: int = Field(default=0, description="Nodes ready for jobs.")
+    abnormal: int = Field(default=0, description="Nodes in trouble.")
+    deleting: int = Field(default=0, description="Nodes being removed.")
+
+
+class ScopeState(StatusModel):
+    scope_type: str = Field(alias="scopeType", description="Train, Infer or Notebook.")
+    state: str | None = Field(default=None, description="Enabling, Enabled, Disabling, Disabled, ...")
+
+
+class DriverState(StatusModel):
+    version: str | None = Field(default=None, description="Driver version.")
+    state: str | None = Field(default=None, description="Creating, Upgrading, Running or Abnormal.")
+
+
+class DriverStatus(StatusModel):
+    gpu: DriverState | None = Field(default=None, description="GPU driver.")
+    npu: DriverState | None = Field(default=None, description="NPU driver.")
+
+
+class CloudMetadata(StatusModel):
+    """Selected metadata of the ModelArts pool."""
+
+    display_name: str | None = Field(default=None, alias="displayName", description="Label os.modelarts/name.")
+    creation_timestamp: str | None = Field(default=None, alias="creationTimestamp",
+                                           description="When ModelArts created the pool.")
+    deletion_timestamp: str | None = Field(default=None, alias="deletionTimestamp",
+                                           description="When ModelArts accepted the pool's deletion.")
+    billing_mode: str | None = Field(default=None, alias="billingMode",
+                                     description='"0" on demand, "1" yearly/monthly subscription.')
+    resource_id: str | None = Field(default=None, alias="resourceId", description="Label os.modelarts/resource.id.")
+    workspace_id: str | None = Field(default=None, alias="workspaceId",
+                                     description="Label os.modelarts/workspace.id.")
+
+
+class DeletionProgress(StatusModel):
+    """The operator's record of the pool's deletion."""
+
+    requested_at: str | None = Field(default=None, alias="requestedAt", description="When DELETE was first sent.",
+                                     json_schema_extra={"format": "date-time"})
+    last_checked_at: str | None = Field(default=None, alias="lastCheckedAt",
+                                        description="When the pool was last looked at.",
+                                        json_schema_extra={"format": "date-time"})
+    attempts: int = Field(default=0, description="DELETE calls made so far.")
+    last_error: str | None = Field(default=None, alias="lastError",
+                                   description="ModelArts' last refusal, if any.")
+
+
+class ModelArtsPoolStatus(StatusModel):
+    """Observed state of the ModelArts pool, mirrored by the operator."""
+
+    pool_name: str | None = Field(default=None, alias="poolName",
+                                  description="The ModelArts pool's metadata.name, recorded as soon as it is known.")
+    phase: str | None = Field(default=None, description="Pool phase as ModelArts reports it (Creating, Running, "
+                              "Abnormal, Deleting, Error, ...).")
+    message: str | None = Field(default=None, description="Pool status message from ModelArts.")
+    parent: str | None = Field(default=None, description="Parent pool, as ModelArts reports it.")
+    root: str | None = Field(default=None, description="Root pool, as ModelArts reports it.")
+    resources: ResourcesByState | None = Field(default=None, description="Nodes by state and flavor.")
+    nodes: NodeTotals | None = Field(default=None, description="Node totals by state.")
+    scope: list[ScopeState] | None = Field(default=None, description="Scope states.")
+    driver: DriverStatus | None = Field(default=None, description="Driver versions and states.")
+    cloud: CloudMetadata | None = Field(default=None, description="Selected pool metadata.")
+    deletion: DeletionProgress | None = Field(default=None, description="Deletion progress, once it started.")
+    observed_generation: int | None = Field(default=None, alias="observedGeneration",
+                                            description="The metadata.generation last reconciled.")
+    last_sync_time: str | None = Field(default=None, alias="lastSyncTime",
+                                       description="When the pool was last read from ModelArts.",
+                                       json_schema_extra={"format": "date-time"})
+    conditions: list[Condition] | None = Field(
+        default=None,
+        description="Ready, Synced and Deleting conditions.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
