@@ -1,0 +1,25 @@
+"""What every request handler of one emulator instance shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from modelarts_operator.emulator.auth import Verifier
+from modelarts_operator.emulator.config import EmulatorConfig
+from modelarts_operator.emulator.faults import FaultBook
+from modelarts_operator.emulator.recorder import Recorder
+from modelarts_operator.emulator.world import World
+
+
+@dataclass
+class EmulatorState:
+    config: EmulatorConfig
+    world: World
+    faults: FaultBook
+    recorder: Recorder
+    verifier: Verifier
+
+
+STATE_KEY = web.AppKey("emulator_state", EmulatorState)

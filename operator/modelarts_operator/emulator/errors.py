@@ -1,0 +1,60 @@
+"""Huawei-style error answers: ``{"error_code": "...", "error_msg": "..."}`` with an HTTP status."""
+
+from __future__ import annotations
+
+# ModelArts codes, from modelarts-api.md section 6.
+BAD_REQUEST = "ModelArts.50004000"
+CONTENT_TYPE_NOT_SUPPORTED = "ModelArts.50004100"
+POOL_ALREADY_EXISTS = "ModelArts.50015000"
+POOL_NOT_FOUND = "ModelArts.50015001"
+INTERNAL_ERROR = "ModelArts.50005000"
+# API gateway codes (the gateway in front of ModelArts answers these before ModelArts sees the request).
+GATEWAY_AUTH_FAILED = "APIGW.0301"
+GATEWAY_NO_SUCH_API = "APIGW.0101"
+GATEWAY_THROTTLED = "APIG.0308"
+# Emulator choices where no public source names a code (documented in the README).
+PROJECT_MISMATCH = "ModelArts.0203"
+DELETION_REFUSED = "ModelArts.50015002"
+
+
+class ApiError(Exception):
+    """An answer other than success; the API layer turns it into the JSON error body."""
+
+    def __init__(self, status: int, error_code: str, error_msg: str) -> None:
+        super().__init__(f"{status} {error_code}: {error_msg}")
+        self.status = status
+        self.error_code = error_code
+        self.error_msg = error_msg
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, BAD_REQUEST, message)
+
+
+def pool_not_found() -> ApiError:
+    return ApiError(404, POOL_NOT_FOUND, "pool not found")
+
+
+def default_error_code(status: int) -> str:
+    """The code a fault answers with when the test did not choose one."""
+    if status == 429:
+        return GATEWAY_THROTTLED
+    if status == 401:
+        return GATEWAY_AUTH_FAILED
+    if status == 404:
+        return POOL_NOT_FOUND
+    if status >= 500:
+        return INTERNAL_ERROR
+    return BAD_REQUEST
+
+
+def default_error_msg(status: int) -> str:
+    if status == 429:
+        return "The throttling threshold has been reached: policy user over ratelimit,limit:100,time:1 minute"
+    if status == 401:
+        return "Incorrect IAM authentication information"
+    if status == 404:
+        return "pool not found"
+    if status >= 500:
+        return "Internal server error (injected by the emulator)."
+    return "Bad request (injected by the emulator)."

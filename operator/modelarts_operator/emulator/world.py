@@ -1,0 +1,430 @@
+"""The emulated ModelArts project: its pools and every change the API and the control API make to them.
+
+Single event loop, synchronous methods: no method awaits between reading and writing the pools, so no lock is
+needed. Times come from an injectable clock (epoch seconds), so unit tests drive the phase machine with a fake
+one.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from modelarts_operator.emulator import machine
+from modelarts_operator.emulator.config import Timings
+from modelarts_operator.emulator.errors import (
+    DELETION_REFUSED,
+    POOL_ALREADY_EXISTS,
+    ApiError,
+    bad_request,
+    pool_not_found,
+)
+from modelarts_operator.emulator.merge_patch import merge_patch
+from modelarts_operator.emulator.validation import (
+    ANNOTATION_BILLING_MODE,
+    LABEL_NAME,
+    LABEL_WORKSPACE,
+    validate_pool_document,
+)
+
+JSON = dict[str, Any]
+Clock = Callable[[], float]
+
+MAX_POOL_NAME = 63
+# Labels and annotations the server owns: a PATCH may not change them.
+SERVER_LABELS = (
+    "os.modelarts/resource.id",
+    "os.modelarts/tenant.domain.id",
+    "os.modelarts/tenant.project.id",
+    "os.modelarts.pool/biz",
+    "os.modelarts/create-from",
+)
+IMMUTABLE_ANNOTATIONS = (ANNOTATION_BILLING_MODE, "os.modelarts/period.type", "os.modelarts/period.num")
+DELETION_MODES = ("normal", "fail", "stall")
+
+
+def timestamp(moment: float) -> str:
+    """RFC 3339 UTC, the way Kubernetes-style APIs (ModelArts v2 among them) print times."""
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pool_name_for(display_name: str, project_id: str, taken: Iterable[str]) -> str:
+    """``<display name>-<project id>`` as in every published example, kept within 63 characters.
+
+    A long display name is cut (and, if the cut collides with a live pool, given a short hash of the full
+    display name), so the name stays unique, lowercase, starts with a letter and does not end with a hyphen.
+    """
+    suffix = f"-{project_id}"
+    name = display_name + suffix
+    if len(name) <= MAX_POOL_NAME:
+        return name
+    room = MAX_POOL_NAME - len(suffix)
+    name = display_name[:room].rstrip("-") + suffix
+    if name in set(taken):
+        digest = hashlib.sha256(display_name.encode()).hexdigest()[:4]
+        name = f"{display_name[: room - 5].rstrip('-')}-{digest}{suffix}"
+    return name
+
+
+def _default_deletion_mode() -> JSON:
+    return {
+        "mode": "normal",
+        "status": 403,
+        "error_code": DELETION_REFUSED,
+        "error_msg": "The pool cannot be deleted: other resources depend on it.",
+    }
+
+
+class World:
+    def __init__(
+        self,
+        *,
+        project_id: str,
+        timings: Timings,
+        clock: Clock = time.time,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.project_id = project_id
+        self.timings = timings
+        self.clock = clock
+        self.on_change = on_change
+        self.pools: dict[str, JSON] = {}
+
+    # ----- bookkeeping -----
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    def settle(self) -> bool:
+        """Fold finished transitions in, drop pools whose deletion completed; ``True`` if anything changed."""
+        now = self.clock()
+        changed = False
+        for name, record in list(self.pools.items()):
+            if machine.deletion_finished(record, now):
+                del self.pools[name]
+                changed = True
+            elif machine.settle(record, now):
+                changed = True
+        if changed:
+            self._changed()
+        return changed
+
+    def _record(self, name: str) -> JSON:
+        self.settle()
+        record = self.pools.get(name)
+        if record is None:
+            raise pool_not_found()
+        return record
+
+    def render(self, record: JSON, now: float | None = None) -> JSON:
+        now = self.clock() if now is None else now
+        pool: JSON = copy.deepcopy(record["pool"])
+        pool["status"] = machine.render_status(record, now)
+        return pool
+
+    # ----- the /v2 API -----
+    def create(self, body: Any, *, ready: bool = False) -> JSON:
+        """POST /pools; ``ready`` (control API only) makes a pool that is Running at once."""
+        document = validate_pool_document(body, creating=True)
+        self.settle()
+        now = self.clock()
+        metadata, spec = document["metadata"], document["spec"]
+        display_name = metadata["labels"][LABEL_NAME]
+        if any(r["pool"]["metadata"]["labels"].get(LABEL_NAME) == display_name for r in self.pools.values()):
+            raise ApiError(409, POOL_ALREADY_EXISTS, "Pool already exists.")
+        name = pool_name_for(display_name, self.project_id, self.pools)
+        labels = metadata.setdefault("labels", {})
+        labels.setdefault(LABEL_WORKSPACE, "0")
+        labels.update(
+            {
+                "os.modelarts/resource.id": str(uuid.uuid4()),
+                "os.modelarts/tenant.domain.id": hashlib.md5(
+                    self.project_id.encode(), usedforsecurity=False
+                ).hexdigest(),
+                "os.modelarts/tenant.project.id": self.project_id,
+                "os.modelarts.pool/biz": "private",
+                "os.modelarts/create-from": "api",
+            }
+        )
+        annotations = metadata.setdefault("annotations", {})
+        annotations.setdefault(ANNOTATION_BILLING_MODE, "0")
+        annotations["os.modelarts.pool/subpools.count"] = "0"
+        annotations["os.modelarts/flavor.resource.ids"] = ""
+        metadata["name"] = name
+        metadata["creationTimestamp"] = timestamp(now)
+        ready_at = now + (0.0 if ready else self.timings.create_seconds)
+        record: JSON = {
+            "pool": {"apiVersion": "v2", "kind": "Pool", "metadata": metadata, "spec": spec},
+            "createdAt": now,
+            "readyAt": ready_at,
+            "nodes": [
+                {"flavor": r["flavor"], "count": r["count"], "state": "creating", "until": ready_at}
+                for r in spec["resources"]
+            ],
+            "scope": [{"scopeType": s, "state": "Enabling", "until": ready_at} for s in spec["scope"]],
+            "driver": {},
+            "forcedPhase": None,
+            "message": None,
+            "deletion": None,
+            "deletionMode": _default_deletion_mode(),
+        }
+        self._apply_driver(record, {}, spec, until=ready_at, initial=True)
+        self.pools[name] = record
+        self._changed()
+        # The create answer carries no phase at all (modelarts-api.md section 3).
+        return {**copy.deepcopy(record["pool"]), "status": {"resources": {}}}
+
+    def get(self, name: str) -> JSON:
+        return self.render(self._record(name))
+
+    def list_pools(
+        self, *, workspace_id: str, selector: list[tuple[str, str, str | None]], status: str | None
+    ) -> JSON:
+        self.settle()
+        now = self.clock()
+        items = []
+        for record in self.pools.values():
+            labels = record["pool"]["metadata"]["labels"]
+            if labels.get(LABEL_WORKSPACE, "0") != workspace_id:
+                continue
+            if not all(_selector_matches(labels, *term) for term in selector):
+                continue
+            if status is not None and not machine.list_status_matches(record, now, status):
+                continue
+            items.append(self.render(record, now))
+        return {"apiVersion": "v2", "kind": "PoolList", "items": items}
+
+    def patch(self, name: str, patch: Any, *, enforce_rules: bool = True) -> JSON:
+        """Apply a merge patch of ``metadata.labels``, ``metadata.annotations`` and ``spec``.
+
+        ``enforce_rules=False`` is the console changing the pool behind the operator's back (drift): the
+        immutability and workspace rules are skipped, the result must still be a valid pool.
+        """
+        if not isinstance(patch, dict):
+            raise bad_request("The request body must be a JSON object.")
+        record = self._record(name)
+        if record["deletion"]:
+            raise bad_request("The pool is being deleted and cannot be updated.")
+        old = record["pool"]
+        relevant: JSON = {}
+        if isinstance(patch.get("metadata"), dict):
+            relevant["metadata"] = {
+                k: v for k, v in patch["metadata"].items() if k in ("labels", "annotations")
+            }
+        if "spec" in patch:
+            relevant["spec"] = patch["spec"]
+        merged = merge_patch({"metadata": old["metadata"], "spec": old["spec"]}, relevant)
+        document = validate_pool_document(merged, creating=False)
+        if enforce_rules:
+            _check_update_rules(old, document)
+        now = self.clock()
+        until = now + self.timings.scale_seconds
+        self._apply_resources(record, document["spec"], until)
+        self._apply_scope(record, document["spec"], until)
+        self._apply_driver(record, old["spec"], document["spec"], until=until, initial=False)
+        record["pool"] = {**old, "metadata": document["metadata"], "spec": document["spec"]}
+        self._changed()
+        return self.render(record, now)
+
+    def delete(self, name: str) -> JSON:
+        record = self._record(name)
+        mode = record["deletionMode"]
+        if mode["mode"] == "fail":
+            raise ApiError(int(mode["status"]), str(mode["error_code"]), str(mode["error_msg"]))
+        now = self.clock()
+        if record["deletion"]:
+            return self.render(record, now)  # idempotent: the pool is already going
+        record["pool"]["metadata"]["deletionTimestamp"] = timestamp(now)
+        # The answer is the pool as it was: phase may still be Running, nodes still available.
+        snapshot = self.render(record, now)
+        totals: dict[str, int] = {}
+        for batch in record["nodes"]:
+            totals[batch["flavor"]] = totals.get(batch["flavor"], 0) + batch["count"]
+        record["deletion"] = {
+            "startedAt": now,
+            "duration": self.timings.delete_seconds,
+            "nodes": totals,
+            "stalledSince": now if mode["mode"] == "stall" else None,
+        }
+        record["nodes"] = []
+        record["forcedPhase"] = None
+        self._changed()
+        return snapshot
+
+    # ----- effects of a spec change -----
+    def _apply_resources(self, record: JSON, spec: JSON, until: float) -> None:
+        desired = {item["flavor"]: item["count"] for item in spec["resources"]}
+        current: dict[str, int] = {}
+        for batch in record["nodes"]:
+            if batch["state"] != "deleting":
+                current[batch["flavor"]] = current.get(batch["flavor"], 0) + batch["count"]
+        for flavor in sorted(set(desired) | set(current)):
+            delta = desired.get(flavor, 0) - current.get(flavor, 0)
+            if delta > 0:
+                record["nodes"].append(
+                    {"flavor": flavor, "count": delta, "state": "creating", "until": until}
+                )
+            elif delta < 0:
+                _take_nodes(record["nodes"], flavor, -delta)
+                record["nodes"].append(
+                    {"flavor": flavor, "count": -delta, "state": "deleting", "until": until}
+                )
+        record["nodes"] = [batch for batch in record["nodes"] if batch["count"] > 0]
+
+    @staticmethod
+    def _apply_scope(record: JSON, spec: JSON, until: float) -> None:
+        wanted = list(spec["scope"])
+        entries = []
+        for entry in record["scope"]:
+            if entry["scopeType"] in wanted and entry["state"] != "Disabling":
+                entries.append(entry)
+            elif entry["scopeType"] not in wanted and entry["state"] != "Disabling":
+                entries.append({**entry, "state": "Disabling", "until": until})
+            elif entry["state"] == "Disabling" and entry["scopeType"] not in wanted:
+                entries.append(entry)
+        present = {e["scopeType"] for e in entries if e["state"] != "Disabling"}
+        entries += [{"scopeType": s, "state": "Enabling", "until": until} for s in wanted if s not in present]
+        record["scope"] = entries
+
+    @staticmethod
+    def _apply_driver(record: JSON, old_spec: JSON, spec: JSON, *, until: float, initial: bool) -> None:
+        old_driver, driver = old_spec.get("driver") or {}, spec.get("driver") or {}
+        for key, field in (("gpu", "gpuVersion"), ("npu", "npuVersion")):
+            version = driver.get(field)
+            if not version:
+                record["driver"].pop(key, None)
+            elif version != old_driver.get(field):
+                state = "Creating" if initial or key not in record["driver"] else "Upgrading"
+                record["driver"][key] = {"version": version, "state": state, "until": until}
+
+    # ----- the control API -----
+    def force_phase(self, name: str, phase: str | None, message: str | None) -> JSON:
+        record = self._record(name)
+        record["forcedPhase"] = phase or None
+        record["message"] = message or None
+        self._changed()
+        return self.render(record)
+
+    def set_deletion_mode(
+        self,
+        name: str,
+        mode: str,
+        *,
+        status: int | None = None,
+        error_code: str | None = None,
+        error_msg: str | None = None,
+    ) -> JSON:
+        if mode not in DELETION_MODES:
+            raise bad_request(f"mode must be one of {', '.join(DELETION_MODES)}.")
+        record = self._record(name)
+        now = self.clock()
+        behaviour = {**_default_deletion_mode(), "mode": mode}
+        for key, value in (("status", status), ("error_code", error_code), ("error_msg", error_msg)):
+            if value is not None:
+                behaviour[key] = value
+        record["deletionMode"] = behaviour
+        deletion = record["deletion"]
+        if deletion and mode == "stall" and deletion["stalledSince"] is None:
+            deletion["stalledSince"] = now
+        elif deletion and mode != "stall" and deletion["stalledSince"] is not None:
+            # Resume where it stopped: shift the start by the time spent stalled.
+            deletion["startedAt"] += now - deletion["stalledSince"]
+            deletion["stalledSince"] = None
+        self._changed()
+        return self.render(record, now)
+
+    def remove(self, name: str) -> None:
+        self._record(name)
+        del self.pools[name]
+        self._changed()
+
+    def reset(self) -> None:
+        self.pools.clear()
+        self._changed()
+
+    def dump(self) -> list[JSON]:
+        """Every pool with its internals and its current view, for tests and debugging."""
+        self.settle()
+        now = self.clock()
+        return [
+            {"name": name, "view": self.render(record, now), "internal": copy.deepcopy(record)}
+            for name, record in self.pools.items()
+        ]
+
+    def to_state(self) -> JSON:
+        return {"version": 1, "projectId": self.project_id, "pools": copy.deepcopy(self.pools)}
+
+    def load_state(self, state: JSON) -> None:
+        self.pools = copy.deepcopy(state.get("pools", {}))
+
+
+def _take_nodes(batches: list[JSON], flavor: str, count: int) -> None:
+    """Remove ``count`` nodes of a flavor for a scale-in: available ones first, then those still creating."""
+    for state in ("available", "creating"):
+        for batch in batches:
+            if count == 0:
+                return
+            if batch["flavor"] == flavor and batch["state"] == state:
+                taken = min(count, batch["count"])
+                batch["count"] -= taken
+                count -= taken
+
+
+def _check_update_rules(old: JSON, new: JSON) -> None:
+    old_labels, new_labels = old["metadata"].get("labels", {}), new["metadata"].get("labels", {})
+    if old_labels.get(LABEL_NAME) != new_labels.get(LABEL_NAME):
+        raise bad_request(f"metadata.labels.{LABEL_NAME} (the display name) cannot be modified.")
+    for label in SERVER_LABELS:
+        if old_labels.get(label) != new_labels.get(label):
+            raise bad_request(f"metadata.labels.{label} cannot be modified.")
+    old_annotations, new_annotations = (
+        old["metadata"].get("annotations", {}),
+        new["metadata"].get("annotations", {}),
+    )
+    for annotation in IMMUTABLE_ANNOTATIONS:
+        if old_annotations.get(annotation) != new_annotations.get(annotation):
+            raise bad_request(f"metadata.annotations.{annotation} cannot be modified.")
+    for field in ("type", "network"):
+        if old["spec"].get(field) != new["spec"].get(field):
+            raise bad_request(f"spec.{field} cannot be modified.")
+    workspace_changed = old_labels.get(LABEL_WORKSPACE, "0") != new_labels.get(LABEL_WORKSPACE, "0")
+    others_changed = (
+        old["spec"] != new["spec"]
+        or old_annotations != new_annotations
+        or {k: v for k, v in old_labels.items() if k != LABEL_WORKSPACE}
+        != {k: v for k, v in new_labels.items() if k != LABEL_WORKSPACE}
+    )
+    if workspace_changed and others_changed:
+        raise bad_request("The workspace cannot be modified together with other fields.")
+
+
+def _selector_matches(labels: dict[str, str], key: str, operator: str, value: str | None) -> bool:
+    if operator == "exists":
+        return key in labels
+    if operator == "!=":
+        return labels.get(key) != value
+    return labels.get(key) == value
+
+
+def parse_label_selector(text: str | None) -> list[tuple[str, str, str | None]]:
+    """``key=value[,key!=value][,key]``: the syntax is undocumented; this is Kubernetes' equality subset."""
+    terms: list[tuple[str, str, str | None]] = []
+    for raw in (text or "").split(","):
+        term = raw.strip()
+        if not term:
+            continue
+        for operator in ("!=", "==", "="):
+            if operator in term:
+                key, value = (part.strip() for part in term.split(operator, 1))
+                if not key:
+                    raise bad_request(f"Invalid labelSelector term {term!r}.")
+                terms.append((key, "!=" if operator == "!=" else "=", value))
+                break
+        else:
+            terms.append((term, "exists", None))
+    return terms

@@ -1,0 +1,46 @@
+"""Fixtures for tier 2: the emulator served on 127.0.0.1 (port 0) and clients that talk to it over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from emulator_helpers import Control, SignedClient
+
+from modelarts_operator.emulator.config import EmulatorConfig, Timings
+from modelarts_operator.emulator.server import RunningEmulator, running_emulator
+
+# Short enough for a fast suite, long enough that a poller sees every intermediate state.
+FAST = Timings(create_seconds=0.6, delete_seconds=1.0, scale_seconds=0.6)
+
+
+@pytest.fixture
+def emulator_config() -> EmulatorConfig:
+    """Override in a test module (or parametrize) to change timings or credentials."""
+    return EmulatorConfig(timings=FAST)
+
+
+@pytest.fixture
+async def emulator(emulator_config: EmulatorConfig) -> AsyncIterator[RunningEmulator]:
+    """A running emulator: ``.url``, ``.project_id``, ``.access_key``, ``.secret_key``, ``.world``."""
+    async with running_emulator(emulator_config) as running:
+        yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        yield client
+
+
+@pytest.fixture
+def api(http: httpx.AsyncClient, emulator: RunningEmulator) -> SignedClient:
+    return SignedClient(http, url=emulator.url, project_id=emulator.project_id,
+                        access_key=emulator.access_key, secret_key=emulator.secret_key)
+
+
+@pytest.fixture
+def control(http: httpx.AsyncClient, emulator: RunningEmulator) -> Control:
+    """The control API, e.g. ``await control.requests(method="DELETE")`` for the recorded requests."""
+    return Control(http, emulator.url)
