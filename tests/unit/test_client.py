@@ -177,9 +177,9 @@ async def test_delete_pool_returns_the_snapshot(fake: FakeModelArts, make_client
 
 async def test_pool_names_are_path_escaped(fake: FakeModelArts, make_client: MakeClient) -> None:
     fake.reply(json_response(200, pool_json()))
-    await make_client().get_pool("a b/../c?d#é")
+    await make_client().get_pool("a b/../c?d#é%41")
     (request,) = fake.requests
-    assert raw_path(request.url) == f"{POOLS_PATH}/a%20b%2F..%2Fc%3Fd%23%C3%A9"
+    assert raw_path(request.url) == f"{POOLS_PATH}/a%20b%2F..%2Fc%3Fd%23%C3%A9%2541"
     assert request.url.query == b""
     assert_signed(request)
 
