@@ -1,4 +1,4 @@
-"""Fixtures for tier 2: the emulator served on 127.0.0.1 (port 0) and clients that talk to it over real HTTP."""
+"""Tier 2 fixtures: the emulator on 127.0.0.1 (port 0) and clients that talk to it over real HTTP."""
 
 from __future__ import annotations
 
@@ -36,8 +36,13 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def api(http: httpx.AsyncClient, emulator: RunningEmulator) -> SignedClient:
-    return SignedClient(http, url=emulator.url, project_id=emulator.project_id,
-                        access_key=emulator.access_key, secret_key=emulator.secret_key)
+    return SignedClient(
+        http,
+        url=emulator.url,
+        project_id=emulator.project_id,
+        access_key=emulator.access_key,
+        secret_key=emulator.secret_key,
+    )
 
 
 @pytest.fixture

@@ -22,8 +22,9 @@ T = TypeVar("T")
 
 
 class SignedClient:
-    def __init__(self, http: httpx.AsyncClient, *, url: str, project_id: str, access_key: str,
-                 secret_key: str) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, *, url: str, project_id: str, access_key: str, secret_key: str
+    ) -> None:
         self.http = http
         self.url = url
         self.project_id = project_id
@@ -52,7 +53,9 @@ class SignedClient:
     ) -> httpx.Response:
         """Sign and send. ``drop_signed`` leaves headers out of SignedHeaders (but still sends them);
         ``send_body`` sends other bytes than the ones signed (tampering)."""
-        body = content if content is not None else (b"" if json_body is None else json.dumps(json_body).encode())
+        body = (
+            content if content is not None else (b"" if json_body is None else json.dumps(json_body).encode())
+        )
         host = urlsplit(self.url).netloc
         headers: dict[str, str] = {"Host": host, "X-Sdk-Date": signer.format_sdk_date(sdk_date)}
         if content_type is not None:
@@ -60,13 +63,20 @@ class SignedClient:
         headers.update(extra_headers or {})
         signed = {name: value for name, value in headers.items() if name.lower() not in drop_signed}
         authorization = signer.sign(
-            access_key=access_key or self.access_key, secret_key=secret_key or self.secret_key,
-            method=method, path=path, query_pairs=query, headers=signed, body=body,
+            access_key=access_key or self.access_key,
+            secret_key=secret_key or self.secret_key,
+            method=method,
+            path=path,
+            query_pairs=query,
+            headers=signed,
+            body=body,
         )
         query_string = signer.canonical_query(query)
         target = self.url + path + (f"?{query_string}" if query_string else "")
         return await self.http.request(
-            method, target, headers={**headers, "Authorization": authorization},
+            method,
+            target,
+            headers={**headers, "Authorization": authorization},
             content=send_body if send_body is not None else body,
         )
 
@@ -79,7 +89,9 @@ class SignedClient:
     async def list(self, query: Sequence[tuple[str, str]] = ()) -> httpx.Response:
         return await self.request("GET", self.pools_path(), query=query)
 
-    async def patch(self, name: str, patch: Any, content_type: str = "application/merge-patch+json") -> httpx.Response:
+    async def patch(
+        self, name: str, patch: Any, content_type: str = "application/merge-patch+json"
+    ) -> httpx.Response:
         return await self.request("PATCH", self.pools_path(name), json_body=patch, content_type=content_type)
 
     async def delete(self, name: str) -> httpx.Response:
@@ -127,14 +139,22 @@ class Control:
         await self._json("POST", "/reset")
 
 
-def pool_body(display_name: str = "pool-demo", *, count: int = 2, pool_type: str = "Dedicate",
-              flavor: str = "modelarts.vm.cpu.8ud", **spec: Any) -> dict[str, Any]:
+def pool_body(
+    display_name: str = "pool-demo",
+    *,
+    count: int = 2,
+    pool_type: str = "Dedicate",
+    flavor: str = "modelarts.vm.cpu.8ud",
+    **spec: Any,
+) -> dict[str, Any]:
     """A valid create body (modelarts-api.md section 3)."""
     body: dict[str, Any] = {
         "apiVersion": "v2",
         "kind": "Pool",
-        "metadata": {"labels": {"os.modelarts/name": display_name},
-                     "annotations": {"os.modelarts/description": "made by a test"}},
+        "metadata": {
+            "labels": {"os.modelarts/name": display_name},
+            "annotations": {"os.modelarts/description": "made by a test"},
+        },
         "spec": {"type": pool_type, "scope": ["Train"], "resources": [{"flavor": flavor, "count": count}]},
     }
     if pool_type == "Dedicate":
@@ -143,16 +163,21 @@ def pool_body(display_name: str = "pool-demo", *, count: int = 2, pool_type: str
     return body
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], condition: Callable[[T], bool], *,
-                     timeout: float = 10.0, interval: float = 0.05) -> T:
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    condition: Callable[[T], bool],
+    *,
+    within: float = 10.0,
+    interval: float = 0.05,
+) -> T:
     """Poll ``probe`` until ``condition`` holds on its result; fail with the last result after ``timeout``."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = await probe()
         if condition(value):
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+            raise AssertionError(f"condition not met within {within}s; last value: {value!r}")
         await asyncio.sleep(interval)
 
 

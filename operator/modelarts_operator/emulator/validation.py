@@ -31,7 +31,7 @@ DESCRIPTION_FORBIDDEN = set("!<>=&\"'")
 
 def _object(value: Any, where: str) -> JSON:
     if not isinstance(value, dict):
-        raise bad_request(f"{where} must be an object.")
+        raise bad_request(f"{where} must be a JSON object.")
     return value
 
 
