@@ -37,9 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(crd.render_yaml())
         return 0
-    from modelarts_operator import runner
+    from modelarts_operator.runner import run
 
-    return runner.run(args)
+    return run(args)
 
 
 if __name__ == "__main__":

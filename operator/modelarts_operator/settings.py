@@ -37,6 +37,10 @@ class OperatorSettings(BaseSettings):
         default=60.0, gt=0, description="How often a stable pool is read (per object: annotation "
         "modelarts.operator.dev/poll-interval-seconds)."
     )
+    deletion_stall_seconds: float = Field(
+        default=600.0, gt=0, description="A deletion that shows no progress this long is reported as "
+        "DeletionStalled (and still retried)."
+    )
     max_backoff_seconds: float = Field(default=300.0, gt=0, description="Upper bound of retry backoff.")
     rate_limit: float = Field(
         default=10.0, gt=0, description="ModelArts requests per second, shared per (endpoint, project)."

@@ -112,7 +112,14 @@ class DeletionProgress(StatusModel):
     last_checked_at: str | None = Field(default=None, alias="lastCheckedAt",
                                         description="When the pool was last looked at.",
                                         json_schema_extra={"format": "date-time"})
+    last_requested_at: str | None = Field(default=None, alias="lastRequestedAt",
+                                          description="When DELETE was last sent.",
+                                          json_schema_extra={"format": "date-time"})
+    last_progress_at: str | None = Field(default=None, alias="lastProgressAt",
+                                         description="When the pool last showed progress (phase or node counts).",
+                                         json_schema_extra={"format": "date-time"})
     attempts: int = Field(default=0, description="DELETE calls made so far.")
+    failures: int = Field(default=0, description="Consecutive failed calls (drives the retry backoff).")
     last_error: str | None = Field(default=None, alias="lastError",
                                    description="ModelArts' last refusal, if any.")
 

@@ -1,0 +1,189 @@
+"""One step of deleting a ModelArtsPool's pool: DELETE, then mirror GETs until ModelArts answers 404.
+
+Nothing here ever gives up: a refusal or a stall becomes the ``Deleting`` condition with reason
+``DeletionStalled`` and the cloud's own message, and the step is tried again with backoff. The only ways out
+are the pool being gone (404) or the user switching ``deletionPolicy`` to ``Retain``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from modelarts_operator.modelarts import errors
+from modelarts_operator.modelarts.client import ModelArtsClient
+from modelarts_operator.modelarts.models import LABEL_DISPLAY_NAME, Pool
+from modelarts_operator.reconcile import conditions as c
+from modelarts_operator.reconcile import desired, mirror
+from modelarts_operator.reconcile.sync import CLOCK_SKEW_ALLOWANCE
+from modelarts_operator.reconcile.timing import Timing
+from modelarts_operator.reconcile.view import ObjectSink, PoolObject, parse_timestamp, timestamp, utc_now
+from modelarts_operator.resource.spec import DeletionPolicy
+from modelarts_operator.resource.status import ConditionType
+
+# DELETE was accepted but the pool still is not Deleting after this many transition intervals: send it again.
+RESEND_AFTER_INTERVALS = 6
+
+
+@dataclass(frozen=True)
+class DeletionStep:
+    done: bool
+    requeue_after: float = 0.0
+    duration_seconds: float | None = None  # from the first DELETE to 404, when done after deleting
+
+
+def releasable_without_cloud(obj: PoolObject) -> str | None:
+    """Why the object can go without asking ModelArts anything, or ``None``."""
+    if obj.spec.deletion_policy == DeletionPolicy.RETAIN:
+        if obj.pool_name:
+            return f"pool {obj.pool_name} retained in ModelArts (deletionPolicy Retain)"
+        return "deletionPolicy is Retain"
+    if obj.pool_name is None and obj.create_requested_at is None:
+        if obj.spec.pool_name:
+            return f"pool {obj.spec.pool_name} was never adopted by this object; left untouched"
+        return "no pool was created for this object"
+    return None
+
+
+class PoolDeletion:
+    """Advances the deletion of one object's pool by one step; build a new one per step."""
+
+    def __init__(
+        self,
+        client: ModelArtsClient,
+        obj: PoolObject,
+        sink: ObjectSink,
+        timing: Timing,
+        *,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._client = client
+        self._obj = obj
+        self._sink = sink
+        self._timing = timing
+        self._now = now()
+        self._status: dict[str, Any] = dict(obj.status)
+        self._deletion: dict[str, Any] = dict(self._status.get("deletion") or {})
+
+    async def step(self) -> DeletionStep:
+        name = self._obj.pool_name
+        try:
+            if name is None:
+                found = await self._find_half_created()
+                if found is None:
+                    self._sink.event(False, "Released", "no pool was created for this object")
+                    return DeletionStep(done=True)
+                name = found
+            if self._should_send_delete():
+                return await self._send_delete(name)
+            return await self._check(name)
+        except errors.PoolNotFound:
+            return self._gone(name)
+        except errors.ModelArtsError as exc:
+            return await self._failed(exc)
+
+    async def _find_half_created(self) -> str | None:
+        """A create may have reached ModelArts before a crash: find that pool rather than leak it."""
+        intent = self._obj.create_requested_at
+        if intent is None:
+            return None
+        display = desired.display_name(self._obj.spec, self._obj.name)
+        pools = await self._client.list_pools(
+            label_selector=f"{LABEL_DISPLAY_NAME}={display}", workspace_id=self._obj.spec.workspace_id
+        )
+        for pool in pools:
+            created = parse_timestamp(pool.metadata.creation_timestamp)
+            if pool.metadata.display_name == display and pool.name and created and \
+                    created >= intent - CLOCK_SKEW_ALLOWANCE:
+                self._status["poolName"] = pool.name
+                return pool.name
+        return None
+
+    def _should_send_delete(self) -> bool:
+        if not self._deletion.get("requestedAt") or self._deletion.get("lastError"):
+            return True
+        if self._status.get("phase") == "Deleting":
+            return False
+        last = parse_timestamp(self._deletion.get("lastRequestedAt") or self._deletion.get("requestedAt"))
+        resend_after = RESEND_AFTER_INTERVALS * self._timing.transition_seconds
+        return last is None or (self._now - last).total_seconds() >= resend_after
+
+    async def _send_delete(self, name: str) -> DeletionStep:
+        first = not self._deletion.get("requestedAt")
+        self._deletion["attempts"] = int(self._deletion.get("attempts", 0)) + 1
+        pool = await self._client.delete_pool(name)
+        now = timestamp(self._now)
+        self._deletion.setdefault("requestedAt", now)
+        self._deletion.update(lastRequestedAt=now, lastCheckedAt=now, lastProgressAt=now, failures=0)
+        self._deletion.pop("lastError", None)
+        self._mirror(pool)
+        self._set(c.DELETION_REQUESTED, f"ModelArts accepted the deletion of pool {name}")
+        await self._write()
+        if first:
+            self._sink.event(False, c.DELETION_REQUESTED, f"deleting ModelArts pool {name}")
+        return DeletionStep(done=False, requeue_after=self._timing.transition_seconds)
+
+    async def _check(self, name: str) -> DeletionStep:
+        pool = await self._client.get_pool(name)
+        now = timestamp(self._now)
+        before = (self._status.get("phase"), self._status.get("nodes"))
+        self._mirror(pool)
+        if (self._status.get("phase"), self._status.get("nodes")) != before:
+            self._deletion["lastProgressAt"] = now
+        self._deletion.update(lastCheckedAt=now, failures=0)
+        totals = mirror.node_totals(pool)
+        last_progress = parse_timestamp(self._deletion.get("lastProgressAt")) or self._now
+        idle = (self._now - last_progress).total_seconds()
+        if idle >= self._timing.deletion_stall_seconds:
+            message = (f"deletion of pool {name} has not progressed for {int(idle)}s (phase "
+                       f"{pool.status.phase or 'unknown'}, {totals.deleting} nodes deleting)")
+            self._stalled_event(message)
+            self._set(c.DELETION_STALLED, message)
+        else:
+            left = totals.available + totals.creating + totals.abnormal + totals.deleting
+            self._set(c.DELETION_IN_PROGRESS, f"pool {name} is being deleted: {left} nodes left")
+        await self._write()
+        return DeletionStep(done=False, requeue_after=self._timing.transition_seconds)
+
+    def _gone(self, name: str | None) -> DeletionStep:
+        requested = parse_timestamp(self._deletion.get("requestedAt"))
+        duration = (self._now - requested).total_seconds() if requested else None
+        self._sink.event(False, "Deleted", f"pool {name} is gone from ModelArts")
+        return DeletionStep(done=True, duration_seconds=duration)
+
+    async def _failed(self, exc: errors.ModelArtsError) -> DeletionStep:
+        failures = int(self._deletion.get("failures", 0)) + 1
+        message = str(exc)
+        self._deletion.update(failures=failures, lastError=message, lastCheckedAt=timestamp(self._now))
+        self._stalled_event(message)
+        self._set(c.DELETION_STALLED, message)
+        await self._write()
+        retry_after = exc.retry_after if isinstance(exc, errors.Throttled) else None
+        return DeletionStep(done=False, requeue_after=self._timing.backoff(failures, at_least=retry_after or 0.0))
+
+    def _stalled_event(self, message: str) -> None:
+        current = c.find(list(self._status.get("conditions") or []), ConditionType.DELETING)
+        if current is None or current.get("reason") != c.DELETION_STALLED or current.get("message") != message:
+            self._sink.event(True, c.DELETION_STALLED, message)
+
+    def _mirror(self, pool: Pool) -> None:
+        for key, value in mirror.mirrored_status(pool).items():
+            if value is None:
+                self._status.pop(key, None)
+            else:
+                self._status[key] = value
+
+    def _set(self, reason: str, message: str) -> None:
+        now = timestamp(self._now)
+        generation = self._obj.generation
+        conditions = c.upsert(self._status.get("conditions"), ConditionType.DELETING, True, reason, message,
+                              generation=generation, now=now)
+        self._status["conditions"] = c.upsert(conditions, ConditionType.READY, False, c.READY_DELETING,
+                                              "the object is being deleted", generation=generation, now=now)
+
+    async def _write(self) -> None:
+        self._status["deletion"] = self._deletion
+        self._status["lastSyncTime"] = timestamp(self._now)
+        await self._sink.write_status(self._status)

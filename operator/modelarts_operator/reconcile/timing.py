@@ -1,0 +1,37 @@
+"""How long to wait before looking at a pool again."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from modelarts_operator.reconcile.view import ANNOTATION_POLL_INTERVAL
+
+
+@dataclass(frozen=True)
+class Timing:
+    transition_seconds: float = 5.0
+    stable_seconds: float = 60.0
+    max_backoff_seconds: float = 300.0
+    deletion_stall_seconds: float = 600.0
+    jitter: Callable[[], float] = random.random  # 0..1; injectable so tests are deterministic
+
+    def stable_for(self, annotations: Mapping[str, str]) -> float:
+        """The stable interval, unless the object overrides it by annotation (ignored when not a number > 0)."""
+        override = annotations.get(ANNOTATION_POLL_INTERVAL)
+        try:
+            seconds = float(override) if override is not None else 0.0
+        except ValueError:
+            seconds = 0.0
+        return seconds if seconds > 0 else self.stable_seconds
+
+    def spread(self, seconds: float) -> float:
+        """Up to 10% less, so that thousands of objects polled at one interval do not fire in lockstep."""
+        return seconds * (1.0 - 0.1 * self.jitter())
+
+    def backoff(self, failures: int, *, at_least: float = 0.0) -> float:
+        """Exponential backoff with full jitter from the transition interval up to the cap."""
+        ceiling = min(self.max_backoff_seconds, self.transition_seconds * (2 ** max(failures - 1, 0)))
+        spread = float(self.transition_seconds + (ceiling - self.transition_seconds) * self.jitter())
+        return max(at_least, spread)
