@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: venv lint test test-unit test-integration test-e2e controlplane demo crds bench clean
+.PHONY: venv lint test test-unit test-integration test-e2e controlplane demo crds manifests lock bench clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -34,6 +34,24 @@ test-e2e: venv controlplane
 
 controlplane:
 	bash tools/controlplane/build.sh
+
+# The CRD is generated from the models in operator/modelarts_operator/resource; the chart carries a
+# byte-identical copy (tests/unit/test_packaging.py fails when either is stale).
+CRD_FILE := modelarts.operator.dev_modelartspools.yaml
+crds: venv
+	$(BIN)/modelarts-operator crd > crds/$(CRD_FILE)
+	cp crds/$(CRD_FILE) deploy/helm/modelarts-operator/crds/$(CRD_FILE)
+
+# Plain manifests for kustomize users, rendered from the chart with the helm that `make controlplane` builds
+# (tests/e2e/test_chart.py fails when they are stale).
+manifests: crds controlplane
+	bash deploy/render-manifests.sh
+
+# The container image installs exactly these hash-pinned versions (tests/unit/test_dockerfile.py checks that
+# the lock still satisfies pyproject.toml's dependencies).
+lock: venv
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links --output-file requirements.lock pyproject.toml
 
 test: lint test-unit test-integration test-e2e
 
