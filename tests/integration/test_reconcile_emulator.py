@@ -1,0 +1,332 @@
+"""The reconcile logic against the emulator over real HTTP with real signatures (no Kubernetes here).
+
+A recording sink stands in for the object: it applies status writes as the API server would (merge-patch)
+and keeps the annotations and Events, so each test can replay what a restarted operator would see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+from emulator_helpers import Control, SignedClient, eventually, pool_body
+
+from modelarts_operator.emulator.server import RunningEmulator
+from modelarts_operator.modelarts.auth import AkSkAuth, Credentials
+from modelarts_operator.modelarts.client import ModelArtsClient
+from modelarts_operator.modelarts.retry import RetryPolicy
+from modelarts_operator.reconcile.deletion import PoolDeletion, releasable_without_cloud
+from modelarts_operator.reconcile.merge import apply_merge_patch, merge_patch
+from modelarts_operator.reconcile.sync import PoolSync
+from modelarts_operator.reconcile.timing import Timing
+from modelarts_operator.reconcile.view import ANNOTATION_CREATE_REQUESTED_AT, DisplayNameClaim, PoolObject
+from modelarts_operator.resource.spec import ModelArtsPoolSpec
+
+TIMING = Timing(
+    transition_seconds=0.2, stable_seconds=60, max_backoff_seconds=2, deletion_stall_seconds=1.0, jitter=lambda: 0.5
+)
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.status: dict[str, Any] = {}
+        self.annotations: dict[str, str] = {}
+        self.events: list[tuple[bool, str, str]] = []
+        self.status_writes = 0
+
+    async def record_create_intent(self, when: str) -> None:
+        self.annotations[ANNOTATION_CREATE_REQUESTED_AT] = when
+
+    async def write_status(self, status: Mapping[str, Any]) -> None:
+        patch = merge_patch(self.status, dict(status))
+        if patch:
+            self.status_writes += 1
+            self.status = apply_merge_patch(self.status, patch)
+
+    def event(self, warning: bool, reason: str, message: str) -> None:
+        self.events.append((warning, reason, message))
+
+    def reasons(self) -> list[str]:
+        return [reason for _, reason, _ in self.events]
+
+    def condition(self, condition_type: str) -> dict[str, Any]:
+        return next(c for c in self.status.get("conditions", []) if c["type"] == condition_type)
+
+
+class StaticClaims:
+    def __init__(
+        self, pools: Mapping[str, set[str]] | None = None, display: Mapping[str, list[DisplayNameClaim]] | None = None
+    ) -> None:
+        self._pools = pools or {}
+        self._display = display or {}
+
+    def pool_owners(self, pool_name: str) -> set[str]:
+        return set(self._pools.get(pool_name, set()))
+
+    def display_name_owners(self, project_id: str, display_name: str) -> list[DisplayNameClaim]:
+        return list(self._display.get(display_name, []))
+
+
+SPEC = {
+    "type": "Logical",
+    "scope": ["Train"],
+    "resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 2}],
+}
+
+
+def make_object(
+    sink: RecordingSink, spec: Mapping[str, Any] = SPEC, *, name: str = "team-a-pool", generation: int = 1
+) -> PoolObject:
+    return PoolObject(
+        namespace="ml",
+        name=name,
+        uid="uid-1",
+        generation=generation,
+        spec=ModelArtsPoolSpec.model_validate(dict(spec)),
+        status=dict(sink.status),
+        annotations=dict(sink.annotations),
+        creation_timestamp="2026-01-01T00:00:00Z",
+    )
+
+
+@pytest.fixture
+def client(http: httpx.AsyncClient, emulator: RunningEmulator) -> ModelArtsClient:
+    credentials = Credentials.model_validate({"access_key": emulator.access_key, "secret_key": emulator.secret_key})
+    return ModelArtsClient(
+        http,
+        endpoint=emulator.url,
+        project_id=emulator.project_id,
+        auth=AkSkAuth(credentials),
+        retry=RetryPolicy(max_attempts=1),
+        timeout=2.0,
+    )
+
+
+async def sync(
+    client: ModelArtsClient, sink: RecordingSink, claims: StaticClaims | None = None, **object_args: Any
+) -> Any:
+    return await PoolSync(client, make_object(sink, **object_args), sink, claims or StaticClaims(), TIMING).run()
+
+
+async def sync_until(client: ModelArtsClient, sink: RecordingSink, predicate: Any, **object_args: Any) -> None:
+    async def attempt() -> bool:
+        await sync(client, sink, **object_args)
+        return bool(predicate(sink.status))
+
+    await eventually(attempt, bool, within=10.0)
+
+
+async def creates(control: Control) -> int:
+    return len(await control.requests(method="POST"))
+
+
+async def test_create_records_pool_then_mirrors_until_running(client: ModelArtsClient, control: Control) -> None:
+    sink = RecordingSink()
+    await sync(client, sink)
+    assert ANNOTATION_CREATE_REQUESTED_AT in sink.annotations, "intent must be recorded before the POST"
+    pool_name = sink.status["poolName"]
+    assert pool_name and "Created" in sink.reasons()
+    await sync_until(client, sink, lambda s: s.get("phase") == "Running" and s["nodes"]["available"] == 2)
+    assert sink.condition("Ready")["status"] == "True"
+    assert sink.condition("Synced")["status"] == "True"
+    assert sink.status["cloud"]["displayName"] == "team-a-pool"
+    assert await creates(control) == 1
+
+
+async def test_stable_pool_costs_no_status_write(client: ModelArtsClient) -> None:
+    sink = RecordingSink()
+    await sync_until(client, sink, lambda s: s.get("phase") == "Running" and s["nodes"]["creating"] == 0)
+    await sync(client, sink)  # settles lastSyncTime/observedGeneration
+    writes = sink.status_writes
+    for _ in range(3):
+        result = await sync(client, sink)
+        assert result.requeue_after > TIMING.transition_seconds  # stable: the slow interval
+    assert sink.status_writes == writes
+
+
+async def test_crash_after_post_recovers_instead_of_creating_twice(client: ModelArtsClient, control: Control) -> None:
+    sink = RecordingSink()
+    await sync(client, sink)
+    pool_name = sink.status["poolName"]
+    sink.status = {}  # the status write was lost (crash between POST and the write, or a status wipe)
+    await sync(client, sink)
+    assert sink.status["poolName"] == pool_name
+    assert "Recovered" in sink.reasons()
+    assert await creates(control) == 1
+
+
+async def test_unanswered_create_is_found_not_repeated(
+    client: ModelArtsClient, control: Control, emulator: RunningEmulator
+) -> None:
+    # ModelArts creates the pool but the answer never arrives in time: the POST must not be sent again.
+    await control.add_fault(method="POST", path_regex="/pools$", delay_seconds=3.0, times=1)
+    sink = RecordingSink()
+    result = await sync(client, sink)
+    assert result.failed and sink.condition("Synced")["reason"] == "CloudError"
+    assert "poolName" not in sink.status
+
+    async def created() -> bool:
+        return len(await control.pools()) == 1
+
+    await eventually(created, bool, within=10.0)
+    await sync(client, sink)
+    assert sink.status["poolName"] == (await control.pools())[0]["name"]
+    assert await creates(control) == 1
+
+
+async def test_foreign_pool_with_same_display_name_is_not_taken(
+    client: ModelArtsClient, api: SignedClient, control: Control
+) -> None:
+    response = await api.create(pool_body("team-a-pool"))
+    assert response.status_code == 200, response.text
+    sink = RecordingSink()
+    result = await sync(client, sink)
+    assert result.failed
+    assert sink.condition("Synced")["reason"] == "DisplayNameTaken"
+    assert "poolName" not in sink.status
+    assert len(await control.pools()) == 1
+
+
+async def test_older_object_with_same_display_name_wins_without_a_cloud_call(
+    client: ModelArtsClient, control: Control
+) -> None:
+    rival = DisplayNameClaim(key="other/team-a-pool", creation_timestamp="2025-01-01T00:00:00Z", has_pool=False)
+    sink = RecordingSink()
+    await sync(client, sink, StaticClaims(display={"team-a-pool": [rival]}))
+    assert sink.condition("Synced")["reason"] == "DisplayNameTaken"
+    assert await creates(control) == 0
+
+
+async def test_scale_is_one_merge_patch_of_what_changed(client: ModelArtsClient, control: Control) -> None:
+    sink = RecordingSink()
+    await sync_until(client, sink, lambda s: s.get("phase") == "Running" and s["nodes"]["creating"] == 0)
+    scaled = {**SPEC, "resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 4}]}
+    await sync(client, sink, spec=scaled, generation=2)
+    patches = await control.requests(method="PATCH")
+    assert len(patches) == 1
+    assert "Updated" in sink.reasons()
+    await sync_until(
+        client, sink, lambda s: s["nodes"]["available"] == 4 and s["nodes"]["creating"] == 0, spec=scaled, generation=2
+    )
+    assert sink.status["observedGeneration"] == 2
+    assert len(await control.requests(method="PATCH")) == 1
+
+
+async def test_drift_is_reported_and_corrected(
+    client: ModelArtsClient, control: Control, http: httpx.AsyncClient, emulator: RunningEmulator
+) -> None:
+    sink = RecordingSink()
+    await sync_until(client, sink, lambda s: s.get("phase") == "Running" and s["nodes"]["creating"] == 0)
+    name = sink.status["poolName"]
+    console_edit = {"spec": {"resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 1, "maxCount": 1}]}}
+    response = await http.patch(f"{emulator.url}/_emulator/pools/{name}", json=console_edit)
+    assert response.status_code < 300, response.text
+    await sync(client, sink)
+    assert "Drifted" in sink.reasons()
+    pool = next(p["view"] for p in await control.pools() if p["name"] == name)
+    assert pool["spec"]["resources"][0]["count"] == 2
+
+
+async def test_pool_deleted_out_of_band_is_replaced(
+    client: ModelArtsClient, control: Control, http: httpx.AsyncClient, emulator: RunningEmulator
+) -> None:
+    sink = RecordingSink()
+    await sync(client, sink)
+    first = sink.status["poolName"]
+    assert (await http.delete(f"{emulator.url}/_emulator/pools/{first}")).status_code < 300
+    await sync(client, sink)
+    assert "PoolGone" in sink.reasons() and "poolName" not in sink.status
+    await sync(client, sink)
+    assert sink.status["poolName"]
+    assert len(await control.pools()) == 1
+
+
+async def test_adoption_mirrors_and_refuses_a_managed_pool(client: ModelArtsClient, api: SignedClient) -> None:
+    response = await api.create(pool_body("legacy-pool"))
+    name = response.json()["metadata"]["name"]
+    sink = RecordingSink()
+    await sync(client, sink, spec={"poolName": name})
+    assert sink.status["poolName"] == name and "Adopted" in sink.reasons()
+
+    other = RecordingSink()
+    await sync(client, other, StaticClaims(pools={name: {"ml/first-owner"}}), spec={"poolName": name}, name="second")
+    assert other.condition("Synced")["reason"] == "AdoptionConflict"
+    assert "poolName" not in other.status
+
+
+async def test_invalid_request_waits_for_a_spec_change(client: ModelArtsClient, control: Control) -> None:
+    dedicate_without_network = {**SPEC, "type": "Dedicate"}  # the CRD refuses this; here the cloud does
+    sink = RecordingSink()
+    result = await sync(client, sink, spec=dedicate_without_network)
+    assert result.wait_for_spec_change
+    condition = sink.condition("Synced")
+    assert condition["reason"] == "InvalidRequest" and "ModelArts.50004000" in condition["message"]
+
+
+async def delete_until_done(client: ModelArtsClient, sink: RecordingSink, **object_args: Any) -> list[dict]:
+    """Step the deletion until done; returns every status seen."""
+    seen: list[dict[str, Any]] = []
+
+    async def attempt() -> bool:
+        step = await PoolDeletion(client, make_object(sink, **object_args), sink, TIMING).step()
+        seen.append(dict(sink.status))
+        return step.done
+
+    await eventually(attempt, bool, within=15.0, interval=0.1)
+    return seen
+
+
+async def test_deletion_mirrors_draining_until_404(client: ModelArtsClient, control: Control) -> None:
+    sink = RecordingSink()
+    await sync_until(client, sink, lambda s: s.get("phase") == "Running" and s["nodes"]["creating"] == 0)
+    seen = await delete_until_done(client, sink)
+    deleting_counts = [s["nodes"]["deleting"] for s in seen if s.get("phase") == "Deleting"]
+    assert deleting_counts, "the Deleting phase must be mirrored"
+    assert deleting_counts == sorted(deleting_counts, reverse=True)
+    assert any(s["conditions"] and s["deletion"]["requestedAt"] for s in seen)
+    assert "Deleted" in sink.reasons()
+    assert await control.pools() == []
+    assert len(await control.requests(method="DELETE")) == 1
+
+
+async def test_refused_deletion_stalls_and_keeps_trying(client: ModelArtsClient, control: Control) -> None:
+    sink = RecordingSink()
+    await sync(client, sink)
+    await control.add_fault(
+        method="DELETE", status=403, error_code="ModelArts.0203", error_msg="no permission to delete pool", times=2
+    )
+    for _ in range(2):
+        step = await PoolDeletion(client, make_object(sink), sink, TIMING).step()
+        assert not step.done and step.requeue_after > 0
+    condition = sink.condition("Deleting")
+    assert condition["reason"] == "DeletionStalled" and "no permission to delete pool" in condition["message"]
+    assert sink.status["deletion"]["failures"] == 2
+    assert "DeletionStalled" in sink.reasons()
+    await delete_until_done(client, sink)
+    assert await control.pools() == []
+
+
+async def test_stalled_deletion_is_reported(client: ModelArtsClient, control: Control) -> None:
+    sink = RecordingSink()
+    await sync(client, sink)
+    await control.deletion(sink.status["poolName"], mode="stall")
+
+    async def stalled() -> bool:
+        await PoolDeletion(client, make_object(sink), sink, TIMING).step()
+        return sink.condition("Deleting")["reason"] == "DeletionStalled"
+
+    await eventually(stalled, bool, within=10.0, interval=0.2)
+    assert "has not progressed" in sink.condition("Deleting")["message"]
+    assert len(await control.pools()) == 1
+
+
+def test_retain_and_never_created_release_without_the_cloud() -> None:
+    sink = RecordingSink()
+    retained = replace(make_object(sink, {**SPEC, "deletionPolicy": "Retain"}), status={"poolName": "p-1"})
+    assert "retained" in (releasable_without_cloud(retained) or "")
+    assert releasable_without_cloud(make_object(sink)) == "no pool was created for this object"
+    sink.annotations[ANNOTATION_CREATE_REQUESTED_AT] = "2026-01-01T00:00:00Z"
+    assert releasable_without_cloud(make_object(sink)) is None, "a create may have reached ModelArts"
