@@ -22,9 +22,7 @@ T = TypeVar("T")
 
 
 class SignedClient:
-    def __init__(
-        self, http: httpx.AsyncClient, *, url: str, project_id: str, access_key: str, secret_key: str
-    ) -> None:
+    def __init__(self, http: httpx.AsyncClient, *, url: str, project_id: str, access_key: str, secret_key: str) -> None:
         self.http = http
         self.url = url
         self.project_id = project_id
@@ -53,9 +51,7 @@ class SignedClient:
     ) -> httpx.Response:
         """Sign and send. ``drop_signed`` leaves headers out of SignedHeaders (but still sends them);
         ``send_body`` sends other bytes than the ones signed (tampering)."""
-        body = (
-            content if content is not None else (b"" if json_body is None else json.dumps(json_body).encode())
-        )
+        body = content if content is not None else (b"" if json_body is None else json.dumps(json_body).encode())
         host = urlsplit(self.url).netloc
         headers: dict[str, str] = {"Host": host, "X-Sdk-Date": signer.format_sdk_date(sdk_date)}
         if content_type is not None:
@@ -89,9 +85,7 @@ class SignedClient:
     async def list(self, query: Sequence[tuple[str, str]] = ()) -> httpx.Response:
         return await self.request("GET", self.pools_path(), query=query)
 
-    async def patch(
-        self, name: str, patch: Any, content_type: str = "application/merge-patch+json"
-    ) -> httpx.Response:
+    async def patch(self, name: str, patch: Any, content_type: str = "application/merge-patch+json") -> httpx.Response:
         return await self.request("PATCH", self.pools_path(name), json_body=patch, content_type=content_type)
 
     async def delete(self, name: str) -> httpx.Response:

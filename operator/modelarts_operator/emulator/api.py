@@ -35,6 +35,8 @@ MERGE_PATCH = "application/merge-patch+json"
 LIST_STATUSES = ("created", "failed", "creating")
 REQUEST_ID = "X-Request-Id"
 logger = logging.getLogger(__name__)
+# The pool a request concerns, when only the handler knows it (create: the generated name).
+POOL_NAME_KEY = web.RequestKey("pool_name", str)
 
 
 def error_response(error: ApiError, request_id: str) -> web.Response:
@@ -59,7 +61,7 @@ def _state(request: web.Request) -> EmulatorState:
 # ----- handlers -----
 async def create_pool(request: web.Request) -> web.Response:
     pool = _state(request).world.create(_json_body(await request.read()))
-    request["pool_name"] = pool["metadata"]["name"]
+    request[POOL_NAME_KEY] = pool["metadata"]["name"]
     return web.json_response(pool)
 
 
@@ -160,7 +162,7 @@ async def _serve_v2(request: web.Request, handler: Handler, request_id: str) -> 
                 "The project ID in the URL does not match the project of the credentials.",
             )
         response = await handler(request)
-        entry["pool_name"] = request.get("pool_name", entry["pool_name"])
+        entry["pool_name"] = request.get(POOL_NAME_KEY, entry["pool_name"])
     except ApiError as error:
         response = error_response(error, request_id)
         entry["error_code"] = error.error_code
@@ -205,6 +207,12 @@ async def _apply_fault(request: web.Request, fault: Fault, request_id: str) -> w
         raise asyncio.CancelledError
     if fault.status is None:
         return None
+    if fault.body is not None:
+        raw = web.Response(status=fault.status, text=fault.body, content_type=fault.content_type or "text/html",
+                           headers={REQUEST_ID: request_id})
+        if fault.retry_after is not None:
+            raw.headers["Retry-After"] = fault.retry_after
+        return raw
     body = fault.error_body()
     response = error_response(ApiError(fault.status, body["error_code"], body["error_msg"]), request_id)
     if fault.retry_after is not None:

@@ -1,8 +1,9 @@
 """Fault rules for tests: match ``/v2`` requests by method and path regex, then answer differently.
 
 A rule may answer with a status and a Huawei-style error body (optionally with ``Retry-After``), delay the
-answer (with or without replacing it), or drop the connection without any answer; ``times`` limits how often
-it fires (``None`` = forever). Rules are checked in the order they were added; the first match fires.
+answer (with or without replacing it), answer a raw ``body`` (a proxy's HTML page, a broken 200), or drop the
+connection without any answer; ``times`` limits how often it fires (``None`` = forever). Rules are checked in
+the order they were added; the first match fires.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class Fault:
     delay_seconds: float
     times: int | None
     drop_connection: bool
+    # A raw answer body instead of the Huawei JSON error (e.g. a proxy's HTML page, or a broken 200).
+    body: str | None = None
+    content_type: str | None = None
     hits: int = 0
     pattern: re.Pattern[str] = field(repr=False, compare=False, default=re.compile(""))
 
@@ -89,6 +93,8 @@ class FaultBook:
             delay_seconds=delay,
             times=times,
             drop_connection=drop,
+            body=_optional(spec, "body", str),
+            content_type=_optional(spec, "content_type", str),
             pattern=pattern,
         )
         self._faults.append(fault)
