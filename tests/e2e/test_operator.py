@@ -1,0 +1,293 @@
+"""The operator end to end: real kube-apiserver + etcd, kubectl, the operator process, the emulator process.
+
+Driven the way users drive it: ``kubectl apply/get/patch/delete``. Every wait is on a condition with a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kube import Kubectl, wait_for
+
+from devcluster import DevCluster
+from stack import EmulatorProcess, OperatorProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD = ROOT / "crds" / "modelarts.operator.dev_modelartspools.yaml"
+FLAVOR = "modelarts.vm.cpu.8ud"
+TRANSITION_POLL = "0.5"
+STABLE_POLL = "2"
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    process = EmulatorProcess.start(tmp_path_factory.mktemp("emulator"), create_seconds=2, delete_seconds=4,
+                                    scale_seconds=2)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def crd(kubectl: Kubectl) -> None:
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    kubectl("wait", "--for=condition=Established", "crd/modelartspools.modelarts.operator.dev", "--timeout=60s")
+
+
+@pytest.fixture(scope="module")
+def operator(tmp_path_factory: pytest.TempPathFactory, controlplane: DevCluster, emulator: EmulatorProcess,
+             crd: None) -> Iterator[OperatorProcess]:
+    process = OperatorProcess.configure(
+        tmp_path_factory.mktemp("operator"), controlplane.kubeconfig, emulator, base_env=controlplane.env(),
+        transition_poll_seconds=TRANSITION_POLL, stable_poll_seconds=STABLE_POLL, max_backoff_seconds="3",
+        deletion_stall_seconds="3",
+    )
+    process.start()
+    yield process
+    process.stop()
+    print(process.log.read_text()[-4000:])
+
+
+def emulator_pools(emulator: EmulatorProcess) -> list[dict[str, Any]]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{emulator.url}/_emulator/pools", timeout=5) as response:  # noqa: S310
+        pools: list[dict[str, Any]] = json.loads(response.read())["pools"]
+    return pools
+
+
+def emulator_control(emulator: EmulatorProcess, method: str, path: str, body: Any = None) -> Any:
+    import urllib.request
+
+    request = urllib.request.Request(f"{emulator.url}/_emulator{path}", method=method,  # noqa: S310
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+        return json.loads(response.read() or b"null")
+
+
+def pools_named(emulator: EmulatorProcess, display: str) -> list[dict[str, Any]]:
+    return [p for p in emulator_pools(emulator)
+            if p["view"]["metadata"]["labels"].get("os.modelarts/name") == display]
+
+
+@pytest.fixture
+def credentials(kubectl: Kubectl, namespace: str, emulator: EmulatorProcess) -> str:
+    kubectl("create", "secret", "generic", "modelarts-credentials", "-n", namespace,
+            f"--from-literal=accessKey={emulator.access_key}", f"--from-literal=secretKey={emulator.secret_key}")
+    return "modelarts-credentials"
+
+
+def pool_manifest(name: str, namespace: str, *, count: int = 2, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": "modelarts.operator.dev/v1alpha1",
+        "kind": "ModelArtsPool",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"type": "Logical", "scope": ["Train", "Infer"],
+                 "resources": [{"flavor": FLAVOR, "count": count}],
+                 "credentialsSecretRef": {"name": "modelarts-credentials"}, **spec},
+    }
+    return body
+
+
+def get(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any] | None:
+    result = kubectl("get", "mapool", name, "-n", namespace, "-o", "json", check=False)
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def status_of(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
+    obj = get(kubectl, namespace, name)
+    return (obj or {}).get("status") or {}
+
+
+def condition(status: dict[str, Any], condition_type: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions", []) if c["type"] == condition_type), {})
+
+
+def wait_status(kubectl: Kubectl, namespace: str, name: str, predicate: Any, what: str,
+                timeout: float = 60.0) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        status = status_of(kubectl, namespace, name)
+        return status if predicate(status) else None
+
+    return wait_for(check, timeout=timeout, what=what)
+
+
+def columns(kubectl: Kubectl, namespace: str, name: str, *extra: str) -> dict[str, str]:
+    """``kubectl get mapool NAME`` as the user reads it: header → value."""
+    lines = kubectl("get", "mapool", name, "-n", namespace, *extra).stdout.strip().splitlines()
+    header, row = lines[0].split(), lines[1].split(None, len(lines[0].split()) - 1)
+    return dict(zip(header, row, strict=False))
+
+
+def running_with(available: int) -> Any:
+    return lambda s: (s.get("phase") == "Running" and s.get("nodes", {}).get("available") == available
+                      and s.get("nodes", {}).get("creating") == 0)
+
+
+@pytest.mark.usefixtures("operator", "credentials")
+def test_create_scale_delete_with_kubectl(kubectl: Kubectl, namespace: str, emulator: EmulatorProcess) -> None:
+    kubectl.apply(pool_manifest("train-pool", namespace))
+    obj = wait_for(lambda: get(kubectl, namespace, "train-pool"), timeout=10, what="object")
+    assert "modelarts.operator.dev/pool-deletion" in wait_for(
+        lambda: (get(kubectl, namespace, "train-pool") or {}).get("metadata", {}).get("finalizers"),
+        timeout=30, what="finalizer")
+    creating = wait_status(kubectl, namespace, "train-pool",
+                           lambda s: s.get("phase") == "Creating" or s.get("nodes", {}).get("creating"),
+                           "the Creating phase mirrored", timeout=30)
+    assert creating["poolName"]
+    wait_status(kubectl, namespace, "train-pool", running_with(2), "Running with 2 nodes")
+    shown = columns(kubectl, namespace, "train-pool")
+    assert shown["PHASE"] == "Running" and shown["AVAILABLE"] == "2" and shown["READY"] == "True"
+    wide = columns(kubectl, namespace, "train-pool", "-o", "wide")
+    assert wide["POOL"] == creating["poolName"] and wide["TYPE"] == "Logical" and wide["SYNCED"] == "True"
+
+    kubectl("patch", "mapool", "train-pool", "-n", namespace, "--type=merge",
+            "-p", json.dumps({"spec": {"resources": [{"flavor": FLAVOR, "count": 3}]}}))
+    wait_status(kubectl, namespace, "train-pool", running_with(3), "scaled up to 3")
+    kubectl("patch", "mapool", "train-pool", "-n", namespace, "--type=merge",
+            "-p", json.dumps({"spec": {"resources": [{"flavor": FLAVOR, "count": 1}]}}))
+    wait_status(kubectl, namespace, "train-pool",
+                lambda s: running_with(1)(s) and s["nodes"]["deleting"] == 0, "scaled down to 1")
+
+    kubectl("delete", "mapool", "train-pool", "-n", namespace, "--wait=false")
+    deleting = wait_status(kubectl, namespace, "train-pool", lambda s: s.get("phase") == "Deleting",
+                           "the Deleting phase mirrored", timeout=30)
+    assert condition(deleting, "Deleting")["status"] == "True"
+    assert get(kubectl, namespace, "train-pool") is not None, "the object stays while the pool exists"
+    wait_for(lambda: get(kubectl, namespace, "train-pool") is None, timeout=60, what="object gone")
+    assert pools_named(emulator, "train-pool") == []
+    del obj
+
+
+@pytest.mark.usefixtures("operator", "credentials")
+def test_deleting_count_shrinks_while_draining(kubectl: Kubectl, namespace: str,
+                                               emulator: EmulatorProcess) -> None:
+    kubectl.apply(pool_manifest("drain-pool", namespace, count=4))
+    wait_status(kubectl, namespace, "drain-pool", running_with(4), "Running with 4 nodes")
+    kubectl("delete", "mapool", "drain-pool", "-n", namespace, "--wait=false")
+    seen: list[int] = []
+
+    def drained() -> bool:
+        obj = get(kubectl, namespace, "drain-pool")
+        if obj is None:
+            return True
+        status = obj.get("status") or {}
+        if status.get("phase") == "Deleting":
+            seen.append(status["nodes"]["deleting"])
+        return False
+
+    wait_for(drained, timeout=60, what="object gone", interval=0.3)
+    distinct = sorted(set(seen), reverse=True)
+    assert len(distinct) >= 2, f"DELETING should be seen going down, saw {seen}"
+    assert seen == sorted(seen, reverse=True)
+    assert pools_named(emulator, "drain-pool") == []
+
+
+@pytest.mark.usefixtures("operator", "credentials")
+def test_retain_keeps_the_pool(kubectl: Kubectl, namespace: str, emulator: EmulatorProcess) -> None:
+    kubectl.apply(pool_manifest("kept-pool", namespace, count=1, deletionPolicy="Retain"))
+    wait_status(kubectl, namespace, "kept-pool", running_with(1), "Running")
+    kubectl("delete", "mapool", "kept-pool", "-n", namespace, "--timeout=60s")
+    assert len(pools_named(emulator, "kept-pool")) == 1
+    events = kubectl("get", "events", "-n", namespace, "--field-selector", "reason=Retained").stdout
+    assert "retained" in events
+
+
+@pytest.mark.usefixtures("operator", "credentials")
+def test_adopt_existing_pool_then_delete_per_policy(kubectl: Kubectl, namespace: str,
+                                                    emulator: EmulatorProcess) -> None:
+    body = {"apiVersion": "v2", "kind": "Pool",
+            "metadata": {"labels": {"os.modelarts/name": "legacy-pool"}},
+            "spec": {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": FLAVOR, "count": 1}]}}
+    created = emulator_control(emulator, "POST", "/pools", body)
+    pool_name = created["metadata"]["name"]
+    kubectl.apply(pool_manifest("adopter", namespace, poolName=pool_name))
+    adopted = wait_status(kubectl, namespace, "adopter", running_with(1), "adopted pool mirrored")
+    assert adopted["poolName"] == pool_name
+    # A second object may not manage the same pool.
+    kubectl.apply(pool_manifest("intruder", namespace, poolName=pool_name))
+    refused = wait_status(kubectl, namespace, "intruder",
+                          lambda s: condition(s, "Synced").get("reason") == "AdoptionConflict", "conflict")
+    assert "adopter" in condition(refused, "Synced")["message"]
+    kubectl("delete", "mapool", "intruder", "-n", namespace, "--timeout=60s")
+    assert len(pools_named(emulator, "legacy-pool")) == 1, "the refused adopter must not delete the pool"
+    kubectl("delete", "mapool", "adopter", "-n", namespace, "--timeout=90s")
+    assert pools_named(emulator, "legacy-pool") == []
+
+
+@pytest.mark.usefixtures("operator", "credentials")
+def test_refused_delete_stalls_until_the_cause_is_fixed(kubectl: Kubectl, namespace: str,
+                                                        emulator: EmulatorProcess) -> None:
+    kubectl.apply(pool_manifest("guarded-pool", namespace, count=1))
+    status = wait_status(kubectl, namespace, "guarded-pool", running_with(1), "Running")
+    emulator_control(emulator, "POST", f"/pools/{status['poolName']}/deletion",
+                     {"mode": "fail", "status": 403, "error_code": "ModelArts.0203",
+                      "error_msg": "dependent resources still use the pool"})
+    kubectl("delete", "mapool", "guarded-pool", "-n", namespace, "--wait=false")
+    stalled = wait_status(kubectl, namespace, "guarded-pool",
+                          lambda s: condition(s, "Deleting").get("reason") == "DeletionStalled", "stalled")
+    assert "dependent resources still use the pool" in condition(stalled, "Deleting")["message"]
+    time.sleep(0)  # the object must still be there after several retries:
+    wait_status(kubectl, namespace, "guarded-pool", lambda s: s.get("deletion", {}).get("failures", 0) >= 2,
+                "retried with backoff")
+    assert get(kubectl, namespace, "guarded-pool") is not None
+    emulator_control(emulator, "POST", f"/pools/{status['poolName']}/deletion", {"mode": "normal"})
+    wait_for(lambda: get(kubectl, namespace, "guarded-pool") is None, timeout=60, what="object gone")
+    assert pools_named(emulator, "guarded-pool") == []
+
+
+@pytest.mark.usefixtures("operator", "credentials")
+def test_stable_pool_gets_no_status_writes(kubectl: Kubectl, namespace: str) -> None:
+    kubectl.apply(pool_manifest("quiet-pool", namespace, count=1))
+    wait_status(kubectl, namespace, "quiet-pool", running_with(1), "Running")
+    wait_status(kubectl, namespace, "quiet-pool", lambda s: condition(s, "Ready").get("status") == "True", "Ready")
+    time_window = 5 * float(STABLE_POLL)
+    before = (get(kubectl, namespace, "quiet-pool") or {})["metadata"]["resourceVersion"]
+    deadline = time.monotonic() + time_window
+    while time.monotonic() < deadline:  # several stable polls happen in this window
+        obj = get(kubectl, namespace, "quiet-pool") or {}
+        assert obj["metadata"]["resourceVersion"] == before, "the operator wrote to a stable object"
+        time.sleep(0.5)
+
+
+def test_operator_killed_mid_create_and_mid_delete(kubectl: Kubectl, namespace: str, credentials: str,
+                                                   emulator: EmulatorProcess, operator: OperatorProcess) -> None:
+    names = [f"chaos-{i}" for i in range(3)]
+    kubectl.apply(*(pool_manifest(n, namespace, count=1) for n in names))
+    wait_for(lambda: all(status_of(kubectl, namespace, n).get("poolName") or pools_named(emulator, n)
+                         for n in names[:1]), timeout=30, what="a create under way")
+    operator.kill()
+    operator.start()
+    for n in names:
+        wait_status(kubectl, namespace, n, running_with(1), f"{n} Running after restart")
+        assert len(pools_named(emulator, n)) == 1, f"{n} must have exactly one pool"
+    kubectl("delete", "mapool", *names, "-n", namespace, "--wait=false")
+    wait_status(kubectl, namespace, names[0], lambda s: s.get("deletion", {}).get("requestedAt"), "DELETE sent")
+    operator.kill()
+    operator.start()
+    for n in names:
+        wait_for(lambda n=n: get(kubectl, namespace, n) is None, timeout=90, what=f"{n} gone")
+        assert pools_named(emulator, n) == []
+
+
+@pytest.mark.usefixtures("operator")
+def test_metrics_endpoint_reports_calls(operator: OperatorProcess) -> None:
+    text = operator.metrics()
+    assert 'modelarts_requests_total{code="200",operation="get"}' in text
+    assert "modelarts_request_duration_seconds_bucket" in text
+
+
+def test_example_manifest_is_valid(kubectl: Kubectl, namespace: str, crd: None) -> None:
+    example = ROOT / "examples" / "pool.yaml"
+    if not example.exists():
+        pytest.fail("examples/pool.yaml is missing")
+    docs = [d for d in yaml.safe_load_all(example.read_text()) if d]
+    for doc in docs:
+        doc.setdefault("metadata", {})["namespace"] = namespace
+    kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump_all(docs))
