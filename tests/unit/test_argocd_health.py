@@ -101,3 +101,10 @@ def test_missing_metadata_fields_do_not_break_the_script() -> None:
     health = run_health({"apiVersion": "modelarts.operator.dev/v1alpha1", "kind": "ModelArtsPool",
                          "metadata": {"name": "x"}, "status": {"conditions": []}})
     assert health["status"] == "Progressing"
+
+
+def test_argocd_cm_patch_embeds_the_script_verbatim() -> None:
+    """deploy/argocd/argocd-cm-patch.yaml is what users apply; it must run the tested script, not an old copy."""
+    patch = yaml.safe_load((ROOT / "deploy" / "argocd" / "argocd-cm-patch.yaml").read_text())
+    key = "resource.customizations.health.modelarts.operator.dev_ModelArtsPool"
+    assert patch["data"][key] == SCRIPT.read_text(), "stale argocd-cm patch: run `make manifests`"

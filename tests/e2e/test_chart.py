@@ -1,0 +1,486 @@
+"""The Helm chart on the real control plane: lint, server-side validation, install, deletion protection, RBAC.
+
+Uses the session control plane (``controlplane``/``kubectl`` fixtures) and the helm that ``make controlplane``
+builds. The control plane has no nodes, so nothing here waits for pods: the operator itself is run on the host,
+authenticated with the chart's ServiceAccount token, so exactly the chart's RBAC applies to it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kube import Kubectl, wait_for
+
+from devcluster import REPO_ROOT, Binaries, DevCluster, free_port
+
+CHART = REPO_ROOT / "deploy" / "helm" / "modelarts-operator"
+CRD_FILE = REPO_ROOT / "crds" / "modelarts.operator.dev_modelartspools.yaml"
+CRD_NAME = "modelartspools.modelarts.operator.dev"
+GUARD_SCRIPT = CHART / "files" / "uninstall_guard.py"
+FINALIZER = "modelarts.operator.dev/pool-deletion"
+PATCH_HINT = "--type merge -p '{\"spec\":{\"deletionProtection\":false}}'"
+
+
+@dataclass(frozen=True)
+class Helm:
+    """helm bound to the session cluster, with its own config/cache dirs (never the user's ~/.config/helm)."""
+
+    binary: Path
+    env: dict[str, str]
+
+    def __call__(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([str(self.binary), *args], input=stdin, capture_output=True, text=True,
+                                env=self.env, timeout=120, check=False)
+        if check and result.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
+        return result
+
+    def template(self, *args: str, namespace: str = "modelarts-system") -> list[dict[str, Any]]:
+        out = self("template", "modelarts-operator", str(CHART), "--namespace", namespace, *args).stdout
+        return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    namespace: str
+    service_account: str
+
+    @property
+    def subject(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.service_account}"
+
+
+def short_id() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+@pytest.fixture(scope="session")
+def helm(controlplane: DevCluster, controlplane_binaries: Binaries, tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    if controlplane_binaries.helm is None:
+        pytest.fail("helm is not built: run `make controlplane`", pytrace=False)
+    home = tmp_path_factory.mktemp("helm-home")
+    env = controlplane.env()
+    env.update(HELM_CONFIG_HOME=str(home / "config"), HELM_CACHE_HOME=str(home / "cache"),
+               HELM_DATA_HOME=str(home / "data"))
+    return Helm(binary=controlplane_binaries.helm, env=env)
+
+
+@pytest.fixture(scope="session")
+def crd(kubectl: Kubectl) -> str:
+    """The ModelArtsPool CRD, applied first (as Helm would from crds/) and Established."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
+    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    return CRD_NAME
+
+
+def install(helm: Helm, kubectl: Kubectl, *values: str) -> Release:
+    name = f"mao-{short_id()}"
+    namespace = f"{name}-system"
+    helm("install", name, str(CHART), "--namespace", namespace, "--create-namespace", *values)
+    return Release(name=name, namespace=namespace, service_account=f"{name}-modelarts-operator")
+
+
+def uninstall(helm: Helm, kubectl: Kubectl, release: Release) -> None:
+    # --no-hooks: the uninstall guard is a Job, and this control plane has no node to run it on (its logic is
+    # tested directly below).
+    helm("uninstall", release.name, "--namespace", release.namespace, "--no-hooks", check=False)
+    kubectl("delete", "namespace", release.namespace, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture(scope="module")
+def release(helm: Helm, kubectl: Kubectl, crd: str) -> Iterator[Release]:
+    """The chart installed with its defaults: cluster-wide RBAC, deletion protection, uninstall guard."""
+    installed = install(helm, kubectl)
+    yield installed
+    uninstall(helm, kubectl, installed)
+
+
+def make_namespace(kubectl: Kubectl, prefix: str) -> str:
+    name = f"{prefix}-{short_id()}"
+    kubectl("create", "namespace", name)
+    return name
+
+
+def pool(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "modelarts.operator.dev/v1alpha1",
+        "kind": "ModelArtsPool",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"type": "Logical", "scope": ["Train"], "region": "cn-north-4",
+                 "resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 1}], **spec},
+    }
+
+
+def kinds(docs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        grouped.setdefault(doc["kind"], []).append(doc)
+    return grouped
+
+
+# -- lint and render ------------------------------------------------------------------------------------------
+
+
+def test_helm_lint_strict(helm: Helm) -> None:
+    result = helm("lint", "--strict", str(CHART))
+    assert "0 chart(s) failed" in result.stdout
+
+
+def test_helm_lint_strict_namespaced(helm: Helm) -> None:
+    helm("lint", "--strict", str(CHART), "--set", "watchNamespaces={team-a,team-b}",
+         "--set", "credentials.existingSecret=modelarts-credentials", "--set", "metrics.serviceMonitor.enabled=true")
+
+
+@pytest.mark.parametrize("bad", [
+    "logLevel=TRACE",
+    "securityContext.readOnlyRootFilesystem=false",
+    "securityContext.allowPrivilegeEscalation=true",
+    "podSecurityContext.runAsNonRoot=false",
+    "watchNamespaces={Not_A_Namespace}",
+    "unknownValue=1",
+])  # fmt: skip
+def test_values_schema_refuses(helm: Helm, bad: str) -> None:
+    result = helm("template", "x", str(CHART), "--set", bad, check=False)
+    assert result.returncode != 0 and "values don't meet the specifications of the schema" in result.stderr
+
+
+def test_rendered_deployment_is_hardened(helm: Helm) -> None:
+    docs = kinds(helm.template("--set", "credentials.existingSecret=modelarts-credentials",
+                               "--set", "modelarts.region=cn-north-4"))
+    (deployment,) = docs["Deployment"]
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]} and security["runAsUser"] == 65532
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert {"name": "health", "containerPort": 8081, "protocol": "TCP"} in container["ports"]
+    assert {v["name"]: v["mountPath"] for v in container["volumeMounts"]} == {"tmp": "/tmp"}
+    env = {e["name"]: e for e in container["env"]}
+    assert env["MODELARTS_REGION"]["value"] == "cn-north-4"
+    assert env["MODELARTS_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "modelarts-credentials",
+                                                                       "key": "accessKey"}
+    assert env["MODELARTS_SECURITY_TOKEN"]["valueFrom"]["secretKeyRef"]["optional"] is True
+    assert "MODELARTS_NAMESPACES" not in env
+    assert container["resources"]["limits"]["memory"]
+
+
+def test_rendered_rbac_cluster_wide_vs_namespaced(helm: Helm) -> None:
+    cluster = kinds(helm.template())
+    assert "Role" not in cluster
+    rules = [r for role in cluster["ClusterRole"] for r in role["rules"]]
+    assert not any("namespaces" in r["resources"] for r in rules), "cluster-wide kopf never lists namespaces"
+
+    scoped = kinds(helm.template("--set", "watchNamespaces={team-a,team-b}",
+                                 "--set", "rbac.credentialsSecretNames={modelarts-credentials}"))
+    assert sorted(r["metadata"]["namespace"] for r in scoped["Role"]) == ["team-a", "team-b"]
+    assert sorted(b["metadata"]["namespace"] for b in scoped["RoleBinding"]) == ["team-a", "team-b"]
+    cluster_rules = [r for role in scoped["ClusterRole"] for r in role["rules"]]
+    assert not any("secrets" in r["resources"] or "modelartspools" in r["resources"] for r in cluster_rules)
+    (secret_rule,) = [r for r in scoped["Role"][0]["rules"] if "secrets" in r["resources"]]
+    assert secret_rule == {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
+                           "resourceNames": ["modelarts-credentials"]}
+    (deployment,) = scoped["Deployment"]
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MODELARTS_NAMESPACES"] == "team-a,team-b"
+
+
+def test_uninstall_guard_job_runs_the_tested_script(helm: Helm) -> None:
+    (job,) = kinds(helm.template("--set", "watchNamespaces={team-a}"))["Job"]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-c"]
+    assert container["args"] == [GUARD_SCRIPT.read_text(), "team-a"]
+
+
+def test_plain_manifests_are_up_to_date(helm: Helm, tmp_path: Path) -> None:
+    env = dict(helm.env, HELM=str(helm.binary))
+    subprocess.run(["bash", str(REPO_ROOT / "deploy" / "render-manifests.sh"), str(tmp_path)], env=env, check=True,
+                   capture_output=True, timeout=120)
+    committed = REPO_ROOT / "deploy" / "manifests"
+    fresh = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    assert fresh == {p.name: p.read_text() for p in committed.iterdir()}, "stale deploy/manifests: `make manifests`"
+
+
+# -- the real API server ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", [
+    [],
+    ["--set", "watchNamespaces={default,kube-public}", "--set", "credentials.existingSecret=creds",
+     "--set", "modelarts.caBundle.configMapName=ca", "--set", "rbac.credentialsSecretNames={creds}"],
+], ids=["cluster-wide", "namespaced"])  # fmt: skip
+def test_rendered_chart_passes_server_side_dry_run(helm: Helm, kubectl: Kubectl, crd: str, values: list[str]) -> None:
+    namespace = make_namespace(kubectl, "dryrun")
+    rendered = helm("template", "dry", str(CHART), "--namespace", namespace, *values).stdout
+    result = kubectl("apply", "--dry-run=server", "-f", "-", stdin=rendered)
+    assert "Deployment" in result.stdout or "deployment" in result.stdout
+    assert "validatingadmissionpolicy" in result.stdout.lower()
+
+
+def test_kustomize_base_passes_server_side_dry_run(kubectl: Kubectl, crd: str) -> None:
+    result = kubectl("apply", "--dry-run=server", "-k", str(REPO_ROOT / "deploy" / "manifests"))
+    assert "deployment.apps/modelarts-operator" in result.stdout
+
+
+def test_examples_pass_server_side_validation(kubectl: Kubectl, crd: str) -> None:
+    for example in sorted((REPO_ROOT / "examples").glob("*.yaml")):
+        kubectl("apply", "--dry-run=server", "-f", str(example))
+
+
+def test_helm_install_creates_the_hardened_release(kubectl: Kubectl, release: Release) -> None:
+    deployment = kubectl.json("get", "deployment", "-n", release.namespace, f"{release.name}-modelarts-operator")
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == release.service_account
+    kubectl("get", "serviceaccount", release.service_account, "-n", release.namespace)
+    kubectl("get", "service", f"{release.name}-modelarts-operator-metrics", "-n", release.namespace)
+    kubectl("get", "validatingadmissionpolicybinding", f"{release.name}-modelarts-operator-deletion-protection")
+
+
+def test_deletion_protection_refuses_then_allows(kubectl: Kubectl, release: Release) -> None:
+    namespace = make_namespace(kubectl, "protect")
+    # Retain: if some operator happens to watch this namespace, it releases the object without a cloud call.
+    kubectl.apply(pool("keep-me", namespace, deletionProtection=True, deletionPolicy="Retain"))
+    kubectl.apply(pool("free-me", namespace, deletionPolicy="Retain"))
+
+    # Policies load asynchronously; a server-side dry run goes through admission without deleting anything.
+    def refused() -> str | None:
+        result = kubectl("delete", "mapool", "keep-me", "-n", namespace, "--dry-run=server", check=False)
+        return result.stderr if result.returncode != 0 else None
+
+    message = wait_for(refused, timeout=30, what="the deletion-protection policy to take effect")
+    assert "ValidatingAdmissionPolicy" in message
+    assert f"kubectl patch mapool keep-me -n {namespace} {PATCH_HINT}" in message
+
+    refusal = kubectl("delete", "mapool", "keep-me", "-n", namespace, "--wait=false", check=False)
+    assert refusal.returncode != 0 and "deletionProtection" in refusal.stderr
+    assert kubectl.json("get", "mapool", "keep-me", "-n", namespace)["metadata"].get("deletionTimestamp") is None
+    # An unprotected pool next to it is not affected.
+    kubectl("delete", "mapool", "free-me", "-n", namespace, "--timeout=30s")
+
+    kubectl("patch", "mapool", "keep-me", "-n", namespace, "--type", "merge",
+            "-p", '{"spec":{"deletionProtection":false}}')
+    kubectl("delete", "mapool", "keep-me", "-n", namespace, "--timeout=30s")
+    gone = kubectl("get", "mapool", "keep-me", "-n", namespace, check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
+
+
+def can_i(kubectl: Kubectl, release: Release, verb: str, resource: str, *scope: str) -> bool:
+    result = kubectl("auth", "can-i", verb, resource, f"--as={release.subject}", *scope, check=False)
+    assert result.stdout.strip() in {"yes", "no"}, result.stderr
+    return result.stdout.strip() == "yes"
+
+
+ALLOWED = [
+    ("get", "modelartspools.modelarts.operator.dev"),
+    ("list", "modelartspools.modelarts.operator.dev"),
+    ("watch", "modelartspools.modelarts.operator.dev"),
+    ("patch", "modelartspools.modelarts.operator.dev"),
+    ("patch", "modelartspools.modelarts.operator.dev/status"),
+    ("create", "events"),
+    ("create", "events.events.k8s.io"),
+    ("get", "secrets"),
+]
+DENIED = [
+    ("delete", "modelartspools.modelarts.operator.dev"),
+    ("create", "modelartspools.modelarts.operator.dev"),
+    ("update", "modelartspools.modelarts.operator.dev"),
+    ("deletecollection", "modelartspools.modelarts.operator.dev"),
+    ("update", "modelartspools.modelarts.operator.dev/status"),
+    ("list", "secrets"),
+    ("watch", "secrets"),
+    ("create", "secrets"),
+    ("get", "configmaps"),
+    ("create", "pods"),
+    ("delete", "events"),
+    ("create", "leases.coordination.k8s.io"),
+    ("create", "kopfpeerings.kopf.dev"),
+]
+
+
+def test_service_account_rbac_cluster_wide(kubectl: Kubectl, release: Release) -> None:
+    namespace = make_namespace(kubectl, "rbac")
+    allowed = {f"{verb} {res}" for verb, res in ALLOWED if can_i(kubectl, release, verb, res, "-n", namespace)}
+    assert allowed == {f"{verb} {res}" for verb, res in ALLOWED}
+    denied = {f"{verb} {res}" for verb, res in DENIED if not can_i(kubectl, release, verb, res, "-n", namespace)}
+    assert denied == {f"{verb} {res}" for verb, res in DENIED}
+    # Cluster-scoped: the CRD scan is allowed; anything else is not.
+    for verb in ("get", "list", "watch"):
+        assert can_i(kubectl, release, verb, "customresourcedefinitions.apiextensions.k8s.io")
+    assert not can_i(kubectl, release, "update", "customresourcedefinitions.apiextensions.k8s.io")
+    assert not can_i(kubectl, release, "list", "namespaces")
+    assert not can_i(kubectl, release, "list", "secrets", "--all-namespaces")
+    assert not can_i(kubectl, release, "*", "*", "--all-namespaces")
+
+
+def test_service_account_rbac_namespaced(helm: Helm, kubectl: Kubectl, crd: str) -> None:
+    watched, other = make_namespace(kubectl, "watched"), make_namespace(kubectl, "other")
+    scoped = install(helm, kubectl, "--set", f"watchNamespaces={{{watched}}}",
+                     "--set", "rbac.credentialsSecretNames={modelarts-credentials}",
+                     "--set", "deletionProtection.enabled=false", "--set", "uninstallGuard.enabled=false")
+    try:
+        assert can_i(kubectl, scoped, "list", "modelartspools.modelarts.operator.dev", "-n", watched)
+        assert can_i(kubectl, scoped, "get", "secrets/modelarts-credentials", "-n", watched)
+        assert not can_i(kubectl, scoped, "get", "secrets/other-secret", "-n", watched)
+        assert not can_i(kubectl, scoped, "list", "modelartspools.modelarts.operator.dev", "-n", other)
+        assert not can_i(kubectl, scoped, "get", "secrets/modelarts-credentials", "-n", other)
+        assert can_i(kubectl, scoped, "watch", "namespaces")
+    finally:
+        uninstall(helm, kubectl, scoped)
+
+
+def service_account_kubectl(kubectl: Kubectl, release: Release, path: Path) -> Kubectl:
+    token = kubectl("create", "token", release.service_account, "-n", release.namespace,
+                    "--duration=1h").stdout.strip()
+    return kubectl.with_token(token, path)
+
+
+def run_guard(sa: Kubectl, *namespaces: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in sa.env.items() if not k.startswith("KUBERNETES_SERVICE")}
+    env["KUBECONFIG"] = str(sa.kubeconfig)
+    return subprocess.run([sys.executable, str(GUARD_SCRIPT), *namespaces], capture_output=True, text=True,
+                          env=env, timeout=60, check=False)
+
+
+def test_uninstall_guard_refuses_while_pools_hold_the_finalizer(
+    kubectl: Kubectl, release: Release, tmp_path: Path
+) -> None:
+    """The pre-delete hook's script, with the chart's ServiceAccount: refuses while a pool needs the operator."""
+    namespace = make_namespace(kubectl, "guard")
+    sa = service_account_kubectl(kubectl, release, tmp_path / "sa.kubeconfig")
+    assert run_guard(sa, namespace).returncode == 0
+
+    held = pool("held", namespace, deletionPolicy="Retain")
+    held["metadata"]["finalizers"] = [FINALIZER]
+    kubectl.apply(held)
+    refused = run_guard(sa, namespace)
+    assert refused.returncode == 1
+    assert f"{namespace}/held" in refused.stdout and "deletionPolicy" in refused.stdout
+    assert f"{namespace}/held" in run_guard(sa).stdout, "cluster-wide mode lists every namespace"
+
+    kubectl("patch", "mapool", "held", "-n", namespace, "--type", "json",
+            "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]')
+    assert run_guard(sa, namespace).returncode == 0
+
+
+# -- the operator, with the chart's ServiceAccount ------------------------------------------------------------
+
+OPERATOR_WRITTEN = importlib.util.find_spec("modelarts_operator.handlers") is not None
+ACCESS_KEY, SECRET_KEY = "E2ECHARTACCESSKEY000", "e2e-chart-secret-key-not-a-real-one-000"
+PROJECT_ID = "0123456789abcdef0123456789abcdef"
+
+
+class Process:
+    """A child process with stdout and stderr in a file; stopped with SIGTERM, then SIGKILL."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._file = log.open("w")
+        self.proc = subprocess.Popen(args, env=env, stdout=self._file, stderr=subprocess.STDOUT, text=True)
+
+    def output(self) -> str:
+        self._file.flush()
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self._file.close()
+
+
+def clean_env(base: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in base.items() if not k.startswith(("MODELARTS_", "KUBERNETES_SERVICE"))}
+
+
+@pytest.mark.skipif(not OPERATOR_WRITTEN, reason="the operator (modelarts_operator.handlers) is not written yet")
+def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
+    helm: Helm, kubectl: Kubectl, crd: str, tmp_path: Path
+) -> None:
+    watched = make_namespace(kubectl, "pools")
+    scoped = install(helm, kubectl, "--set", f"watchNamespaces={{{watched}}}",
+                     "--set", "deletionProtection.enabled=false", "--set", "uninstallGuard.enabled=false")
+    processes: list[Process] = []
+    try:
+        sa = service_account_kubectl(kubectl, scoped, tmp_path / "sa.kubeconfig")
+        emulator = Process(
+            [sys.executable, "-m", "modelarts_operator", "emulator", "--port", "0", "--project-id", PROJECT_ID,
+             "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY, "--create-seconds", "2",
+             "--delete-seconds", "3", "--scale-seconds", "1"],
+            clean_env(dict(os.environ)), tmp_path / "emulator.log")
+        processes.append(emulator)
+
+        def listening() -> str | None:
+            assert emulator.proc.poll() is None, f"emulator exited:\n{emulator.output()}"
+            match = re.search(r"^listening on (http://127\.0\.0\.1:\d+)$", emulator.output(), re.MULTILINE)
+            return match.group(1) if match else None
+
+        endpoint = wait_for(listening, timeout=30, what="the emulator to listen")
+
+        env = clean_env(dict(sa.env))
+        env.update(
+            KUBECONFIG=str(sa.kubeconfig), MODELARTS_NAMESPACES=watched, MODELARTS_REGION="cn-north-4",
+            MODELARTS_PROJECT_ID=PROJECT_ID, MODELARTS_ENDPOINT=endpoint, MODELARTS_TRANSITION_POLL_SECONDS="1",
+            MODELARTS_HEALTH_ADDRESS="127.0.0.1", MODELARTS_HEALTH_PORT=str(free_port()),
+            MODELARTS_METRICS_PORT=str(free_port()),
+        )
+        operator = Process([sys.executable, "-m", "modelarts_operator", "run"], env, tmp_path / "operator.log")
+        processes.append(operator)
+
+        kubectl("create", "secret", "generic", "modelarts-credentials", "-n", watched,
+                f"--from-literal=accessKey={ACCESS_KEY}", f"--from-literal=secretKey={SECRET_KEY}")
+        kubectl.apply(pool("chart-e2e", watched, credentialsSecretRef={"name": "modelarts-credentials"}))
+
+        def ready() -> dict[str, Any] | None:
+            assert operator.proc.poll() is None, f"operator exited:\n{operator.output()[-3000:]}"
+            obj = kubectl.json("get", "mapool", "chart-e2e", "-n", watched)
+            conditions = {c["type"]: c for c in (obj.get("status") or {}).get("conditions", [])}
+            ok = conditions.get("Ready", {}).get("status") == "True"
+            return obj if ok else None
+
+        obj = wait_for(ready, timeout=90, what=f"Ready=True; operator log:\n{operator.output()[-3000:]}")
+        assert FINALIZER in obj["metadata"]["finalizers"]
+        assert obj["status"]["poolName"]
+        events = kubectl.json("get", "events", "-n", watched, "--field-selector",
+                              "involvedObject.name=chart-e2e")["items"]
+        assert events, "the operator could not post Events"
+
+        kubectl("delete", "mapool", "chart-e2e", "-n", watched, "--wait=false")
+
+        def gone() -> bool:
+            assert operator.proc.poll() is None, f"operator exited:\n{operator.output()[-3000:]}"
+            return kubectl("get", "mapool", "chart-e2e", "-n", watched, check=False).returncode != 0
+
+        wait_for(gone, timeout=90, what=f"the object to go; operator log:\n{operator.output()[-3000:]}")
+        with urllib.request.urlopen(f"{endpoint}/_emulator/pools", timeout=10) as response:  # noqa: S310
+            assert json.load(response)["pools"] == [], "the cloud pool must be gone too"
+        log = operator.output()
+        for forbidden in ("403", "Forbidden", "forbidden"):
+            assert forbidden not in log, f"a permission the chart lacks:\n{log[-3000:]}"
+    finally:
+        for process in reversed(processes):
+            process.stop()
+        uninstall(helm, kubectl, scoped)
