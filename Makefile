@@ -35,6 +35,10 @@ test-e2e: venv controlplane
 controlplane:
 	bash tools/controlplane/build.sh
 
+# The main job: local control plane + emulator + operator, a pool walked through create -> scale -> delete.
+demo: venv controlplane
+	PYTHONPATH=tools $(BIN)/python tools/demo.py
+
 # The CRD is generated from the models in operator/modelarts_operator/resource; the chart carries a
 # byte-identical copy (tests/unit/test_packaging.py fails when either is stale).
 CRD_FILE := modelarts.operator.dev_modelartspools.yaml

@@ -1,0 +1,157 @@
+"""``make demo``: a real control plane, the ModelArts emulator and the operator; one pool created, scaled, deleted.
+
+Everything runs on this machine on 127.0.0.1 and is torn down at the end (also on failure or Ctrl-C). The pool
+is ``examples/pool.yaml``; its credentials Secret is created with the emulator's local development key.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from devcluster import Binaries, DevCluster
+from stack import EmulatorProcess, OperatorProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+CRD = ROOT / "crds" / "modelarts.operator.dev_modelartspools.yaml"
+EXAMPLE = ROOT / "examples" / "pool.yaml"
+POOL = "demo-cpu-pool"
+NAMESPACE = "default"
+STEP_TIMEOUT = 180.0
+
+
+def say(text: str) -> None:
+    print(f"\n==> {text}", flush=True)
+
+
+class Demo:
+    def __init__(self, kubectl: Path, cluster: DevCluster) -> None:
+        self._kubectl = kubectl
+        self._cluster = cluster
+        self._last_row = ""
+        self._header_shown = False
+
+    def kubectl(self, *args: str, stdin: str | None = None, echo: bool = True) -> str:
+        if echo:
+            print(f"$ kubectl {' '.join(args)}", flush=True)
+        result = subprocess.run([str(self._kubectl), *args], input=stdin, capture_output=True, text=True,
+                                env=self._cluster.env(), check=False, timeout=60)
+        if result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        if echo and result.stdout.strip():
+            print(result.stdout.rstrip(), flush=True)
+        return result.stdout
+
+    def status(self) -> dict[str, Any] | None:
+        result = subprocess.run([str(self._kubectl), "get", "mapool", POOL, "-n", NAMESPACE, "-o", "json"],
+                                capture_output=True, text=True, env=self._cluster.env(), check=False)
+        if result.returncode != 0:
+            return None
+        status: dict[str, Any] = json.loads(result.stdout).get("status") or {}
+        return status
+
+    def watch_until(self, done: Callable[[dict[str, Any] | None], bool], what: str) -> None:
+        """Show ``kubectl get mapool`` each time its row changes, until ``done`` holds."""
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while True:
+            table = subprocess.run([str(self._kubectl), "get", "mapool", "-n", NAMESPACE, "-o", "wide"],
+                                   capture_output=True, text=True, env=self._cluster.env(), check=False).stdout
+            rows = table.strip().splitlines()
+            if len(rows) > 1 and not self._header_shown:
+                print(rows[0], flush=True)
+                self._header_shown = True
+            row = rows[1] if len(rows) > 1 else f"(modelartspool {POOL} is gone)"
+            if row != self._last_row:
+                print(row, flush=True)
+                self._last_row = row
+            if done(self.status()):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timed out waiting for {what}")
+            time.sleep(0.5)
+
+
+def running_with(count: int) -> Callable[[dict[str, Any] | None], bool]:
+    def check(status: dict[str, Any] | None) -> bool:
+        nodes = (status or {}).get("nodes") or {}
+        return bool(status and status.get("phase") == "Running" and nodes.get("available") == count
+                    and not nodes.get("creating") and not nodes.get("deleting"))
+
+    return check
+
+
+def main() -> int:
+    binaries = Binaries.locate()
+    with tempfile.TemporaryDirectory(prefix="modelarts-demo-") as tmp:
+        workdir = Path(tmp)
+        say("starting etcd + kube-apiserver (built from the Kubernetes Go modules, cached in ~/.cache)")
+        cluster = DevCluster.start(workdir / "cluster", binaries=binaries)
+        emulator = operator = None
+        try:
+            demo = Demo(binaries.kubectl, cluster)
+            demo.kubectl("version")
+            say("starting the ModelArts emulator (signed requests, pools take seconds instead of minutes)")
+            emulator = EmulatorProcess.start(workdir, create_seconds=8, delete_seconds=12, scale_seconds=6)
+            print(f"emulator listening on {emulator.url}, project {emulator.project_id}")
+            say("installing the ModelArtsPool CRD")
+            demo.kubectl("apply", "-f", str(CRD))
+            demo.kubectl("wait", "--for=condition=Established", "crd/modelartspools.modelarts.operator.dev")
+            say("starting the operator: modelarts-operator run")
+            operator = OperatorProcess.configure(workdir, cluster.kubeconfig, emulator, base_env=cluster.env(),
+                                                 transition_poll_seconds="1", stable_poll_seconds="30")
+            operator.start()
+            print(f"operator healthy; log: {operator.log}")
+
+            say("creating the credentials Secret (the emulator's local development key)")
+            demo.kubectl("create", "secret", "generic", "modelarts-credentials", "-n", NAMESPACE,
+                         f"--from-literal=accessKey={emulator.access_key}",
+                         f"--from-literal=secretKey={emulator.secret_key}", echo=False)
+            print("secret/modelarts-credentials created")
+            say(f"kubectl apply -f {EXAMPLE.relative_to(ROOT)}")
+            demo.kubectl("apply", "-f", str(EXAMPLE))
+            demo.watch_until(running_with(1), "the pool to be Running")
+
+            say("scaling out to 3 nodes: one merge-patch of spec.resources")
+            demo.kubectl("patch", "mapool", POOL, "-n", NAMESPACE, "--type=merge", "-p",
+                         json.dumps({"spec": {"resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 3}]}}))
+            demo.watch_until(running_with(3), "the pool to scale to 3")
+
+            say("deleting: the finalizer keeps the object until ModelArts says the pool is gone")
+            demo.kubectl("delete", "mapool", POOL, "-n", NAMESPACE, "--wait=false")
+            demo.watch_until(lambda status: status is None, "the object to go")
+            left = [p for p in json.loads(_get(f"{emulator.url}/_emulator/pools"))["pools"]]
+            print(f"pools left in the emulator: {len(left)}")
+            demo.kubectl("get", "events", "-n", NAMESPACE, "--field-selector",
+                         "involvedObject.kind=ModelArtsPool", "--sort-by=.lastTimestamp")
+            if left:
+                raise RuntimeError("a pool was left behind")
+            say("done: created, scaled and deleted with nothing left behind")
+            return 0
+        except Exception as exc:
+            print(f"\ndemo failed: {exc}", file=sys.stderr)
+            if operator is not None and operator.log.exists():
+                print(operator.log.read_text()[-3000:], file=sys.stderr)
+            return 1
+        finally:
+            if operator is not None:
+                operator.stop()
+            if emulator is not None:
+                emulator.stop()
+            cluster.stop()
+
+
+def _get(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (a loopback URL we started)
+        return str(response.read().decode())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
