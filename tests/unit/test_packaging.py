@@ -117,6 +117,10 @@ def test_examples_cover_the_documented_cases() -> None:
 def test_argocd_registration_is_documented_with_the_real_key() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "resource.customizations.health.modelarts.operator.dev_ModelArtsPool" in readme
-    app = yaml.safe_load((ROOT / "deploy" / "argocd" / "application.yaml").read_text())
-    assert app["kind"] == "Application"
-    assert app["spec"]["source"]["path"] == "deploy/helm/modelarts-operator"
+    operator_app, pools_app = yaml.safe_load_all((ROOT / "deploy" / "argocd" / "application.yaml").read_text())
+    assert operator_app["kind"] == pools_app["kind"] == "Application"
+    assert operator_app["spec"]["source"]["path"] == "deploy/helm/modelarts-operator"
+    values = operator_app["spec"]["source"]["helm"]["valuesObject"]
+    chart_values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(values) <= set(chart_values), "the example sets values the chart does not have"
+    assert pools_app["spec"]["syncPolicy"]["automated"]["prune"] is False, "pruning would delete cloud pools"
