@@ -35,6 +35,6 @@ class EmulatorConfig:
     state_file: Path | None = None
     max_clock_skew_seconds: float = MAX_CLOCK_SKEW_SECONDS
     # How often the background ticker settles finished transitions (and persists them).
-    tick_seconds: float = 0.25
+    tick_seconds: float = 1.0
     # The most recorded requests kept; older ones are dropped so long benchmarks do not grow memory.
     max_recorded_requests: int = 10_000

@@ -39,6 +39,9 @@ def settle(record: JSON, now: float) -> bool:
     Settling is only bookkeeping: ``render`` gives the same answer before and after it, so the lazy path (each
     request) and the background ticker can both call it.
     """
+    due = [entry["until"] for entry in (*record["nodes"], *record["scope"], *record["driver"].values())]
+    if not any(_done(until, now) for until in due):
+        return False  # the common case, kept cheap: the ticker settles every pool every tick
     changed = False
     batches: list[JSON] = []
     for batch in record["nodes"]:

@@ -114,8 +114,11 @@ async def running_emulator(
 ) -> AsyncIterator[RunningEmulator]:
     """Serve an emulator on ``host:port`` (port 0 = a free one) for the duration of the ``async with``."""
     state = build_state(config or EmulatorConfig(), clock)
+    # A short shutdown_timeout: requests held by a delay fault must not keep a stopping emulator alive for 60 s.
     runner = web.AppRunner(
-        build_app(state), access_log=logging.getLogger("aiohttp.access") if access_log else None
+        build_app(state),
+        access_log=logging.getLogger("aiohttp.access") if access_log else None,
+        shutdown_timeout=2.0,
     )
     await runner.setup()
     try:

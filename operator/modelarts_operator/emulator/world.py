@@ -115,10 +115,17 @@ class World:
         return changed
 
     def _record(self, name: str) -> JSON:
-        self.settle()
+        """One live pool, settled. Only this pool is settled: a GET must not cost O(pools) in a benchmark."""
         record = self.pools.get(name)
         if record is None:
             raise pool_not_found()
+        now = self.clock()
+        if machine.deletion_finished(record, now):
+            del self.pools[name]
+            self._changed()
+            raise pool_not_found()
+        if machine.settle(record, now):
+            self._changed()
         return record
 
     def render(self, record: JSON, now: float | None = None) -> JSON:
@@ -131,12 +138,15 @@ class World:
     def create(self, body: Any, *, ready: bool = False) -> JSON:
         """POST /pools; ``ready`` (control API only) makes a pool that is Running at once."""
         document = validate_pool_document(body, creating=True)
-        self.settle()
         now = self.clock()
         metadata, spec = document["metadata"], document["spec"]
         display_name = metadata["labels"][LABEL_NAME]
-        if any(r["pool"]["metadata"]["labels"].get(LABEL_NAME) == display_name for r in self.pools.values()):
-            raise ApiError(409, POOL_ALREADY_EXISTS, "Pool already exists.")
+        for other_name, other in list(self.pools.items()):
+            if other["pool"]["metadata"]["labels"].get(LABEL_NAME) != display_name:
+                continue
+            if not machine.deletion_finished(other, now):
+                raise ApiError(409, POOL_ALREADY_EXISTS, "Pool already exists.")
+            del self.pools[other_name]  # gone: its name is free again
         name = pool_name_for(display_name, self.project_id, self.pools)
         labels = metadata.setdefault("labels", {})
         labels.setdefault(LABEL_WORKSPACE, "0")
