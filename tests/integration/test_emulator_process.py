@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -37,7 +38,10 @@ def emulator_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     )
     try:
         assert process.stdout is not None
-        first = process.stdout.readline()  # blocks until the server is bound (or the process died)
+        # The line comes once the server is bound; never wait forever for a process that hangs.
+        ready, _, _ = select.select([process.stdout], [], [], 30)
+        assert ready, "no 'listening on' line within 30 s"
+        first = process.stdout.readline()
         assert first.startswith("listening on http://127.0.0.1:"), (first, process.stderr and process.stderr.read())
         yield process, first.removeprefix("listening on ").strip()
     finally:
