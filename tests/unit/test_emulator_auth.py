@@ -9,6 +9,8 @@ import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modelarts_operator.emulator.auth import Verifier
 from modelarts_operator.emulator.errors import ApiError
@@ -206,3 +208,23 @@ def test_token_auth_only_with_the_configured_token() -> None:
         no_token.authenticate(
             method="GET", raw_path="/v2/p1/pools", headers=Headers({"X-Auth-Token": "x"}), body=b"", now=NOW
         )
+
+
+query_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    method=st.sampled_from(["GET", "POST", "PATCH", "DELETE"]),
+    query=st.lists(st.tuples(query_text.filter(bool), query_text), max_size=4),
+    body=st.binary(max_size=64),
+    content_type=st.sampled_from(["application/json", "application/merge-patch+json"]),
+)
+def test_any_sdk_signed_request_passes_and_any_body_change_fails(
+    method: str, query: list[tuple[str, str]], body: bytes, content_type: str
+) -> None:
+    uri, headers = sdk_signed(method, "/v2/p1/pools/pool-x-p1", list(query), body, content_type)
+    assert verify(method, uri, headers, body) == AK
+    if headers.get("X-Sdk-Content-Sha256") != "UNSIGNED-PAYLOAD":
+        with pytest.raises(ApiError):
+            verify(method, uri, headers, body + b" ")
