@@ -19,6 +19,7 @@ async def test_status_and_error_body(api: SignedClient, control: Control) -> Non
     assert response.headers["X-Request-Id"]
     (entry,) = await control.requests()
     assert entry["fault"] == fault["id"] and entry["status"] == 503
+    assert entry["error_code"] == "ModelArts.50005000" and entry["dropped"] is False
     # Only the matching method and path: a create goes through.
     assert (await api.create(pool_body("pool-ok"))).status_code == 200
     assert (await api.get(f"pool-ok-{api.project_id}")).status_code == 200

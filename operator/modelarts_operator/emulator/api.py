@@ -135,6 +135,7 @@ async def _serve_v2(request: web.Request, handler: Handler, request_id: str) -> 
         "body": _recorded_body(body),
         "access_key": None,
         "fault": None,
+        "dropped": False,
         "status": None,
         "error_code": None,
     }
@@ -146,6 +147,8 @@ async def _serve_v2(request: web.Request, handler: Handler, request_id: str) -> 
             entry["dropped"] = fault.drop_connection
             injected = await _apply_fault(request, fault, request_id)
             if injected is not None:
+                if fault.body is None:
+                    entry["error_code"] = fault.error_body()["error_code"]
                 return _finish(entry, injected)
         entry["access_key"] = state.verifier.authenticate(
             method=request.method,
