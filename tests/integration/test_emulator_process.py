@@ -131,3 +131,23 @@ async def test_state_file_survives_restart(http: httpx.AsyncClient, tmp_path: Pa
         still_deleting = await api.get(going)
         assert still_deleting.json()["status"]["phase"] == "Deleting"
         assert (await api.create(pool_body("pool-kept"))).status_code == 409
+
+
+async def test_ticker_settles_and_persists_without_requests(http: httpx.AsyncClient, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    config = EmulatorConfig(
+        timings=Timings(create_seconds=0.3, delete_seconds=0.3, scale_seconds=0.3), state_file=state, tick_seconds=0.05
+    )
+    async with running_emulator(config) as emu:
+        api = SignedClient(
+            http, url=emu.url, project_id=emu.project_id, access_key=emu.access_key, secret_key=emu.secret_key
+        )
+        name = (await api.create(pool_body("pool-tick"))).json()["metadata"]["name"]
+
+        async def saved_states() -> list[str]:
+            pools = json.loads(state.read_text())["pools"]
+            return [batch["state"] for batch in pools[name]["nodes"]] if name in pools else ["gone"]
+
+        await eventually(saved_states, lambda states: states == ["available"])
+        await api.delete(name)
+        await eventually(saved_states, lambda states: states == ["gone"])
