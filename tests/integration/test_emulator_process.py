@@ -151,3 +151,14 @@ async def test_ticker_settles_and_persists_without_requests(http: httpx.AsyncCli
         await eventually(saved_states, lambda states: states == ["available"])
         await api.delete(name)
         await eventually(saved_states, lambda states: states == ["gone"])
+
+
+def test_unusable_state_file_refuses_to_start(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text("{not json")
+    result = subprocess.run(
+        [str(SCRIPT), "emulator", "--state-file", str(state)], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert "is not JSON" in result.stderr and result.stdout == ""
+    assert state.read_text() == "{not json"  # left alone for the user to look at

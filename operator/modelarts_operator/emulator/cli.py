@@ -21,6 +21,7 @@ from modelarts_operator.emulator.config import (
     Timings,
 )
 from modelarts_operator.emulator.server import running_emulator
+from modelarts_operator.emulator.state_file import StateFileError
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -114,5 +115,9 @@ def run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    asyncio.run(serve(config_from_args(args), args.host, args.port))
+    try:
+        asyncio.run(serve(config_from_args(args), args.host, args.port))
+    except StateFileError as error:
+        sys.stderr.write(f"modelarts-operator emulator: {error}\n")
+        return 2
     return 0

@@ -9,15 +9,24 @@ from pathlib import Path
 from typing import Any
 
 
+class StateFileError(Exception):
+    """The state file exists but cannot be used; the emulator refuses to start rather than lose it."""
+
+
 def load(path: Path) -> dict[str, Any] | None:
     """The saved state, or ``None`` when there is no file yet."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    data = json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} does not hold an emulator state object")
+    except OSError as error:
+        raise StateFileError(f"cannot read {path}: {error}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise StateFileError(f"{path} is not JSON: {error}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("pools", {}), dict):
+        raise StateFileError(f"{path} does not hold an emulator state object")
     return data
 
 
