@@ -50,7 +50,9 @@ ADMIN_USER = "devcluster-admin"
 # Controllers that give the server semantics tests rely on, and nothing that needs nodes or a cloud:
 # namespace deletion, ownerReference garbage collection, the `default` ServiceAccount per namespace, and the
 # token controller for explicitly created service-account-token Secrets.
-CONTROLLERS = "namespace,garbagecollector,serviceaccount,serviceaccount-token"
+CONTROLLERS = (
+    "namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller"
+)
 
 
 class DevClusterError(RuntimeError):
@@ -99,13 +101,10 @@ class Binaries:
         etcd = cached("etcd", "ETCD_VERSION")
         apiserver = cached("kube-apiserver", "KUBERNETES_VERSION")
         kubectl = _find_kubectl()
-        missing = [
-            name for name, p in (("etcd", etcd), ("kube-apiserver", apiserver), ("kubectl", kubectl)) if not p
-        ]
+        missing = [name for name, p in (("etcd", etcd), ("kube-apiserver", apiserver), ("kubectl", kubectl)) if not p]
         if etcd is None or apiserver is None or kubectl is None:
             raise DevClusterError(
-                f"missing {', '.join(missing)} under {root} or the venv; "
-                "run `make controlplane` (and `make venv`)"
+                f"missing {', '.join(missing)} under {root} or the venv; run `make controlplane` (and `make venv`)"
             )
         return cls(
             etcd=etcd,
@@ -159,9 +158,7 @@ def _issue_cert(certs: Path, name: str, subject: str, extensions: str) -> None:
     key, csr, ext = certs / f"{name}.key", certs / f"{name}.csr", certs / f"{name}.ext"
     _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key))
     _openssl("req", "-new", "-key", str(key), "-subj", subject, "-out", str(csr))
-    ext.write_text(
-        f"[v3]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n{extensions}\n"
-    )
+    ext.write_text(f"[v3]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n{extensions}\n")
     _openssl(
         "x509", "-req", "-in", str(csr), "-CA", str(certs / "ca.crt"), "-CAkey", str(certs / "ca.key"),
         "-CAcreateserial", "-days", "2", "-sha256", "-extfile", str(ext), "-extensions", "v3", "-out",
@@ -184,9 +181,7 @@ def generate_credentials(certs: Path) -> None:
         "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1",
     )  # fmt: skip
     _issue_cert(certs, "admin", f"/O=system:masters/CN={ADMIN_USER}", "extendedKeyUsage=clientAuth")
-    _openssl(
-        "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(certs / "sa.key")
-    )
+    _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(certs / "sa.key"))
     _openssl("pkey", "-in", str(certs / "sa.key"), "-pubout", "-out", str(certs / "sa.pub"))
 
 
@@ -260,6 +255,10 @@ class DevCluster:
         return self._state.etcd_url
 
     @property
+    def etcd_data_dir(self) -> Path:
+        return Path(self._state.etcd_data_dir)
+
+    @property
     def pids(self) -> dict[str, int]:
         return {name: pid for name, (pid, _) in self._state.processes.items()}
 
@@ -276,10 +275,7 @@ class DevCluster:
         return env
 
     def export_lines(self) -> str:
-        return (
-            f"export KUBECONFIG={shlex.quote(str(self.kubeconfig))}\n"
-            f"export PATH={shlex.quote(self.env()['PATH'])}\n"
-        )
+        return f"export KUBECONFIG={shlex.quote(str(self.kubeconfig))}\nexport PATH={shlex.quote(self.env()['PATH'])}\n"
 
     @classmethod
     def start(
@@ -299,19 +295,15 @@ class DevCluster:
         workdir = workdir.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         if (workdir / STATE_FILE).exists():
-            raise DevClusterError(
-                f"{workdir} already holds a cluster; run `devcluster.py down --dir {workdir}`"
-            )
+            raise DevClusterError(f"{workdir} already holds a cluster; run `devcluster.py down --dir {workdir}`")
         generate_credentials(workdir / "certs")
         for attempt in range(3):
-            cluster = cls._launch(workdir, bins, controller_manager=controller_manager)
+            cluster = cls._prepare(workdir, bins)
             try:
-                cluster._wait_ready(
-                    timeout, controller_manager=controller_manager and bool(bins.kube_controller_manager)
-                )
-            except DevClusterError as exc:
+                cluster._boot(bins, controller_manager, deadline=time.monotonic() + timeout)
+            except BaseException as exc:  # including KeyboardInterrupt: never leave half a cluster running
                 cluster.stop()
-                if "address already in use" in str(exc) and attempt < 2:
+                if isinstance(exc, DevClusterError) and "address already in use" in str(exc) and attempt < 2:
                     continue
                 raise
             return cluster
@@ -350,7 +342,8 @@ class DevCluster:
         return [self.server_url, self.etcd_url, self._state.etcd_peer_url]
 
     @classmethod
-    def _launch(cls, workdir: Path, bins: Binaries, *, controller_manager: bool) -> DevCluster:
+    def _prepare(cls, workdir: Path, bins: Binaries) -> DevCluster:
+        """Choose ports, make etcd's tmpfs dir, write the kubeconfig; nothing runs yet."""
         certs = workdir / "certs"
         etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
         etcd_url, peer_url = f"http://127.0.0.1:{etcd_port}", f"http://127.0.0.1:{peer_port}"
@@ -369,14 +362,21 @@ class DevCluster:
             etcd_data_dir=data_dir,
             path_dirs=path_dirs,
         )
-        cluster = cls(state)
-        cluster._spawn("etcd", bins.etcd, [
-            "--name", "devcluster", "--data-dir", data_dir, "--unsafe-no-fsync",
+        return cls(state)
+
+    def _boot(self, bins: Binaries, controller_manager: bool, *, deadline: float) -> None:
+        """Start each process only once the one it depends on is ready (no connection-refused log noise)."""
+        certs = self.workdir / "certs"
+        etcd_url, peer_url, server_url = self.etcd_url, self._state.etcd_peer_url, self.server_url
+        api_port = server_url.rsplit(":", 1)[1]
+        self._spawn("etcd", bins.etcd, [
+            "--name", "devcluster", "--data-dir", self._state.etcd_data_dir, "--unsafe-no-fsync",
             "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
             "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
             "--initial-cluster", f"devcluster={peer_url}", "--log-level", "warn",
         ])  # fmt: skip
-        cluster._spawn("kube-apiserver", bins.kube_apiserver, [
+        self._poll(deadline, "etcd /health", self._etcd_healthy)
+        self._spawn("kube-apiserver", bins.kube_apiserver, [
             f"--etcd-servers={etcd_url}",
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={api_port}",
             f"--cert-dir={certs}",
@@ -389,10 +389,13 @@ class DevCluster:
             f"--service-account-issuer={server_url}/",
             f"--service-account-key-file={certs / 'sa.pub'}",
             f"--service-account-signing-key-file={certs / 'sa.key'}",
+            # The `kubernetes` Endpoints would point at 127.0.0.1, which validation rejects (log noise only).
+            "--endpoint-reconciler-type=none",
         ])  # fmt: skip
+        self._poll(deadline, "kube-apiserver /readyz", lambda: self._get("/readyz") == "ok")
         if controller_manager and bins.kube_controller_manager:
-            cluster._spawn("kube-controller-manager", bins.kube_controller_manager, [
-                f"--kubeconfig={kubeconfig}",
+            self._spawn("kube-controller-manager", bins.kube_controller_manager, [
+                f"--kubeconfig={self.kubeconfig}",
                 f"--controllers={CONTROLLERS}",
                 "--leader-elect=false",
                 "--secure-port=0",
@@ -401,7 +404,11 @@ class DevCluster:
                 f"--root-ca-file={certs / 'ca.crt'}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
             ])  # fmt: skip
-        return cluster
+            # The serviceaccount controller creating `default` proves the controller-manager is syncing.
+            self._poll(
+                deadline, "kube-controller-manager (default ServiceAccount)",
+                lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default") is not None,
+            )  # fmt: skip
 
     def _spawn(self, name: str, binary: Path, args: list[str]) -> None:
         log = self.workdir / f"{name}.log"
@@ -421,20 +428,7 @@ class DevCluster:
         for name, proc in self._children.items():
             if proc.poll() is not None:
                 log = self.workdir / f"{name}.log"
-                raise DevClusterError(
-                    f"{name} exited with code {proc.returncode}; last lines of {log}:\n{_tail(log)}"
-                )
-
-    def _wait_ready(self, timeout: float, *, controller_manager: bool) -> None:
-        deadline = time.monotonic() + timeout
-        self._poll(deadline, "etcd /health", self._etcd_healthy)
-        self._poll(deadline, "kube-apiserver /readyz", lambda: self._get("/readyz") == "ok")
-        if controller_manager:
-            # The serviceaccount controller creating `default` proves the controller-manager is syncing.
-            self._poll(
-                deadline, "kube-controller-manager (default ServiceAccount)",
-                lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default") is not None,
-            )  # fmt: skip
+                raise DevClusterError(f"{name} exited with code {proc.returncode}; last lines of {log}:\n{_tail(log)}")
 
     def _poll(self, deadline: float, what: str, check: Callable[[], bool]) -> None:
         while True:
@@ -501,9 +495,7 @@ class DevCluster:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="devcluster.py", description=__doc__.split("\n\n")[0] if __doc__ else None
-    )
+    parser = argparse.ArgumentParser(prog="devcluster.py", description=__doc__.split("\n\n")[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (
         ("up", "start a cluster in DIR and print `export` lines"),

@@ -1,0 +1,194 @@
+"""Tests of the control-plane harness itself: the real server semantics the operator's e2e tests rely on."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kube import Kubectl, KubectlError, redact, wait_for
+
+from devcluster import REPO_ROOT, Binaries, DevCluster, read_versions
+
+GROUP = "harness.e2e.example.com"
+CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": f"widgets.{GROUP}"},
+    "spec": {
+        "group": GROUP,
+        "scope": "Namespaced",
+        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _pid_running(pid: int) -> bool:
+    """True for a live (non-zombie) process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_server_reports_the_built_version(kubectl_json: Callable[..., Any]) -> None:
+    version = kubectl_json("version")
+    assert version["serverVersion"]["gitVersion"] == read_versions()["KUBERNETES_VERSION"]
+
+
+def test_finalizer_holds_a_deleted_custom_object_until_removed(kubectl: Kubectl, namespace: str) -> None:
+    kubectl.apply(CRD)
+    kubectl("wait", "--for=condition=Established", f"crd/widgets.{GROUP}", "--timeout=60s")
+    kubectl.apply(
+        {
+            "apiVersion": f"{GROUP}/v1",
+            "kind": "Widget",
+            "metadata": {"name": "held", "namespace": namespace, "finalizers": [f"{GROUP}/hold"]},
+            "spec": {"size": 1},
+        }
+    )
+
+    kubectl("delete", "widget", "held", "-n", namespace, "--wait=false")
+
+    held = kubectl.json("get", "widget", "held", "-n", namespace)
+    assert held["metadata"]["deletionTimestamp"]
+    assert held["metadata"]["finalizers"] == [f"{GROUP}/hold"]
+
+    kubectl(
+        "patch", "widget", "held", "-n", namespace, "--type=json",
+        "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]',
+    )  # fmt: skip
+    kubectl("wait", "--for=delete", "widget/held", "-n", namespace, "--timeout=30s")
+    gone = kubectl("get", "widget", "held", "-n", namespace, check=False)
+    assert gone.returncode != 0
+    assert "NotFound" in gone.stderr
+
+
+def test_rbac_refuses_an_unprivileged_service_account(kubectl: Kubectl, namespace: str, tmp_path: Path) -> None:
+    kubectl("create", "serviceaccount", "nobody", "-n", namespace)
+    token = kubectl("create", "token", "nobody", "-n", namespace, "--duration=10m").stdout.strip()
+    as_nobody = kubectl.with_token(token, tmp_path / "nobody.kubeconfig")
+
+    # The token authenticates (so a refusal below is authorization, not a bad credential)...
+    whoami = as_nobody.json("auth", "whoami")
+    assert whoami["status"]["userInfo"]["username"] == f"system:serviceaccount:{namespace}:nobody"
+    # ...and RBAC refuses it until a Role grants the verb.
+    refused = as_nobody("get", "pods", "-n", namespace, check=False)
+    assert refused.returncode != 0
+    assert "Forbidden" in refused.stderr
+
+    kubectl("create", "role", "pod-reader", "--verb=list", "--resource=pods", "-n", namespace)
+    kubectl(
+        "create", "rolebinding", "nobody-reads", "--role=pod-reader",
+        f"--serviceaccount={namespace}:nobody", "-n", namespace,
+    )  # fmt: skip
+    # RBAC caches refresh asynchronously; the grant must take effect, not merely be accepted.
+    wait_for(
+        lambda: as_nobody("get", "pods", "-n", namespace, check=False).returncode == 0,
+        timeout=30,
+        what="the RoleBinding to allow listing pods",
+    )
+
+
+def test_kubectl_errors_do_not_leak_tokens(kubectl: Kubectl) -> None:
+    assert redact(["--token", "s3cret", "--token=s3cret", "get"]) == ["--token", "***", "--token=***", "get"]
+    with pytest.raises(KubectlError) as failure:
+        kubectl("get", "pod", "no-such-pod", "--token=s3cret-value", "--request-timeout=5s")
+    assert "s3cret-value" not in str(failure.value)
+
+
+def test_controller_manager_deletes_namespaces_and_collects_garbage(
+    kubectl: Kubectl, controlplane_binaries: Binaries
+) -> None:
+    if controlplane_binaries.kube_controller_manager is None:
+        pytest.fail("kube-controller-manager is not built; run `make controlplane`")
+    kubectl("create", "namespace", "e2e-doomed")
+    kubectl("create", "configmap", "owner", "-n", "e2e-doomed")
+    owner_uid = kubectl.json("get", "configmap", "owner", "-n", "e2e-doomed")["metadata"]["uid"]
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": "dependent",
+                "namespace": "e2e-doomed",
+                "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner_uid}],
+            },
+        }
+    )
+    kubectl("delete", "configmap", "owner", "-n", "e2e-doomed")
+    # Garbage collector: the dependent follows its owner.
+    kubectl("wait", "--for=delete", "configmap/dependent", "-n", "e2e-doomed", "--timeout=60s")
+    # Namespace controller: the namespace's `kubernetes` finalizer is removed once its content is gone.
+    kubectl("delete", "namespace", "e2e-doomed", "--timeout=60s")
+    assert "NotFound" in kubectl("get", "namespace", "e2e-doomed", check=False).stderr
+
+
+def test_stop_leaves_no_process_port_or_data(tmp_path: Path, controlplane_binaries: Binaries) -> None:
+    cluster = DevCluster.start(tmp_path / "second", binaries=controlplane_binaries)
+    pids, ports = cluster.pids, cluster.ports
+    data_dir = cluster.etcd_data_dir
+    assert set(pids) >= {"etcd", "kube-apiserver"}
+    assert all(_pid_running(pid) for pid in pids.values())
+    assert _port_open(ports[0]) and _port_open(ports[1])
+    assert data_dir.is_dir()
+
+    cluster.stop()
+
+    assert not any(_pid_running(pid) for pid in pids.values())
+    assert not any(_port_open(port) for port in ports)
+    assert not data_dir.exists()
+    cluster.stop()  # idempotent
+
+
+def test_cli_up_env_down_from_separate_processes(tmp_path: Path, controlplane_binaries: Binaries) -> None:
+    """`up` leaves the cluster running after its own process exits; `down` in another process ends it."""
+    workdir = tmp_path / "cli"
+    script = str(REPO_ROOT / "tools" / "devcluster.py")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, script, *args, "--dir", str(workdir)],
+            capture_output=True, text=True, timeout=180, check=True,
+        )  # fmt: skip
+
+    up = cli("up", "--no-controller-manager")
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in up.stdout.splitlines())
+    assert exports["KUBECONFIG"] == str(workdir / "kubeconfig")
+    assert cli("env").stdout == up.stdout
+
+    cluster = DevCluster.attach(workdir)
+    kubectl = Kubectl(controlplane_binaries.kubectl, cluster.kubeconfig, cluster.env())
+    assert kubectl("get", "namespace", "default").returncode == 0
+    pids = cluster.pids
+
+    cli("down")
+    assert not any(_pid_running(pid) for pid in pids.values())
+    assert not any(_port_open(port) for port in cluster.ports)
+    cli("down")  # idempotent
+    assert not os.path.exists(workdir / "devcluster.json")
