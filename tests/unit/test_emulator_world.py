@@ -8,7 +8,8 @@ import pytest
 
 from modelarts_operator.emulator.config import Timings
 from modelarts_operator.emulator.errors import ApiError
-from modelarts_operator.emulator.world import World, parse_label_selector, pool_name_for
+from modelarts_operator.emulator.labels import parse_label_selector
+from modelarts_operator.emulator.world import World, pool_name_for
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 FLAVOR = "modelarts.vm.cpu.8ud"

@@ -28,7 +28,7 @@ from modelarts_operator.emulator.errors import (
     bad_request,
 )
 from modelarts_operator.emulator.faults import Fault
-from modelarts_operator.emulator.world import parse_label_selector
+from modelarts_operator.emulator.labels import parse_label_selector
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MERGE_PATCH = "application/merge-patch+json"
@@ -211,8 +211,12 @@ async def _apply_fault(request: web.Request, fault: Fault, request_id: str) -> w
     if fault.status is None:
         return None
     if fault.body is not None:
-        raw = web.Response(status=fault.status, text=fault.body, content_type=fault.content_type or "text/html",
-                           headers={REQUEST_ID: request_id})
+        raw = web.Response(
+            status=fault.status,
+            text=fault.body,
+            content_type=fault.content_type or "text/html",
+            headers={REQUEST_ID: request_id},
+        )
         if fault.retry_after is not None:
             raw.headers["Retry-After"] = fault.retry_after
         return raw

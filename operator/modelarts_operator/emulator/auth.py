@@ -55,9 +55,7 @@ class Verifier:
         except ValueError:
             raise _denied("X-Sdk-Date is not in the format YYYYMMDDTHHMMSSZ") from None
         if abs((now - sdk_date).total_seconds()) > self.max_clock_skew_seconds:
-            raise _denied(
-                "the request time (X-Sdk-Date) differs from the server time by more than 15 minutes"
-            )
+            raise _denied("the request time (X-Sdk-Date) differs from the server time by more than 15 minutes")
         secret_key = self.credentials.get(parsed.access_key)
         if secret_key is None:
             raise _denied("the access key does not exist")

@@ -37,8 +37,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--access-key",
         action="append",
         default=None,
-        help=f"an accepted access key (repeatable, paired in order with --secret-key; "
-        f"default {DEFAULT_ACCESS_KEY})",
+        help=f"an accepted access key (repeatable, paired in order with --secret-key; default {DEFAULT_ACCESS_KEY})",
     )
     parser.add_argument(
         "--secret-key",
@@ -47,9 +46,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="the secret key of the access key in the same position (default: the documented "
         "local development key, see the README)",
     )
-    parser.add_argument(
-        "--token", default=None, help="also accept this value in X-Auth-Token (IAM token auth)"
-    )
+    parser.add_argument("--token", default=None, help="also accept this value in X-Auth-Token (IAM token auth)")
     parser.add_argument(
         "--create-seconds",
         type=float,

@@ -100,9 +100,7 @@ async def create_pool(request: web.Request) -> web.Response:
 
 async def patch_pool(request: web.Request) -> web.Response:
     world = _state(request).world
-    return web.json_response(
-        world.patch(request.match_info["name"], await _body(request), enforce_rules=False)
-    )
+    return web.json_response(world.patch(request.match_info["name"], await _body(request), enforce_rules=False))
 
 
 async def remove_pool(request: web.Request) -> web.Response:
@@ -113,12 +111,7 @@ async def remove_pool(request: web.Request) -> web.Response:
 async def force_phase(request: web.Request) -> web.Response:
     body = await _object(request)
     phase, message = body.get("phase"), body.get("message")
-    if (
-        (phase is not None
-        and not isinstance(phase, str))
-        or (message is not None
-        and not isinstance(message, str))
-    ):
+    if (phase is not None and not isinstance(phase, str)) or (message is not None and not isinstance(message, str)):
         raise bad_request("phase and message must be strings (or null).")
     return web.json_response(_state(request).world.force_phase(request.match_info["name"], phase, message))
 

@@ -35,9 +35,7 @@ class Fault:
     pattern: re.Pattern[str] = field(repr=False, compare=False, default=re.compile(""))
 
     def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method.upper()) and self.pattern.search(
-            path
-        ) is not None
+        return (self.method is None or self.method == method.upper()) and self.pattern.search(path) is not None
 
     def error_body(self) -> dict[str, str]:
         status = self.status or 500

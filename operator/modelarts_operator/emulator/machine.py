@@ -90,11 +90,7 @@ def _merge_available(batches: list[JSON]) -> list[JSON]:
 
 def deletion_finished(record: JSON, now: float) -> bool:
     deletion = record["deletion"]
-    return (
-        bool(deletion)
-        and deletion["stalledSince"] is None
-        and deletion["startedAt"] + deletion["duration"] <= now
-    )
+    return bool(deletion) and deletion["stalledSince"] is None and deletion["startedAt"] + deletion["duration"] <= now
 
 
 def deletion_progress(deletion: JSON, now: float) -> float:
@@ -143,9 +139,7 @@ def _resources_status(record: JSON, now: float) -> JSON:
     order = list(spec_resources)
     result: JSON = {}
     for state, by_flavor in _node_counts(record, now).items():
-        flavors = [f for f in order if f in by_flavor] + sorted(
-            f for f in by_flavor if f not in spec_resources
-        )
+        flavors = [f for f in order if f in by_flavor] + sorted(f for f in by_flavor if f not in spec_resources)
         entries = []
         for flavor in flavors:
             entry: JSON = {"flavor": flavor, "count": by_flavor[flavor]}

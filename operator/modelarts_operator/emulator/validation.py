@@ -73,12 +73,10 @@ def _validate_metadata(metadata: JSON) -> None:
     if billing not in ("0", "1"):
         raise bad_request(f'metadata.annotations.{ANNOTATION_BILLING_MODE} must be "0" or "1".')
     if billing == "1" and (
-        annotations.get(ANNOTATION_PERIOD_TYPE) not in ("2", "3")
-        or not annotations.get(ANNOTATION_PERIOD_NUM)
+        annotations.get(ANNOTATION_PERIOD_TYPE) not in ("2", "3") or not annotations.get(ANNOTATION_PERIOD_NUM)
     ):
         raise bad_request(
-            f'{ANNOTATION_PERIOD_TYPE} ("2" or "3") and {ANNOTATION_PERIOD_NUM} are required '
-            "for a yearly/monthly pool."
+            f'{ANNOTATION_PERIOD_TYPE} ("2" or "3") and {ANNOTATION_PERIOD_NUM} are required for a yearly/monthly pool.'
         )
 
 

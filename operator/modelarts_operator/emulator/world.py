@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from modelarts_operator.emulator import machine
+from modelarts_operator.emulator import machine, updates
 from modelarts_operator.emulator.config import Timings
 from modelarts_operator.emulator.errors import (
     DELETION_REFUSED,
@@ -24,6 +24,7 @@ from modelarts_operator.emulator.errors import (
     bad_request,
     pool_not_found,
 )
+from modelarts_operator.emulator.labels import Term, selector_matches
 from modelarts_operator.emulator.merge_patch import merge_patch
 from modelarts_operator.emulator.validation import (
     ANNOTATION_BILLING_MODE,
@@ -36,15 +37,6 @@ JSON = dict[str, Any]
 Clock = Callable[[], float]
 
 MAX_POOL_NAME = 63
-# Labels and annotations the server owns: a PATCH may not change them.
-SERVER_LABELS = (
-    "os.modelarts/resource.id",
-    "os.modelarts/tenant.domain.id",
-    "os.modelarts/tenant.project.id",
-    "os.modelarts.pool/biz",
-    "os.modelarts/create-from",
-)
-IMMUTABLE_ANNOTATIONS = (ANNOTATION_BILLING_MODE, "os.modelarts/period.type", "os.modelarts/period.num")
 DELETION_MODES = ("normal", "fail", "stall")
 
 
@@ -183,7 +175,7 @@ class World:
             "deletion": None,
             "deletionMode": _default_deletion_mode(),
         }
-        self._apply_driver(record, {}, spec, until=ready_at, initial=True)
+        updates.apply_driver(record, {}, spec, until=ready_at, initial=True)
         self.pools[name] = record
         self._changed()
         # The create answer carries no phase at all (modelarts-api.md section 3).
@@ -192,9 +184,7 @@ class World:
     def get(self, name: str) -> JSON:
         return self.render(self._record(name))
 
-    def list_pools(
-        self, *, workspace_id: str, selector: list[tuple[str, str, str | None]], status: str | None
-    ) -> JSON:
+    def list_pools(self, *, workspace_id: str, selector: list[Term], status: str | None) -> JSON:
         self.settle()
         now = self.clock()
         items = []
@@ -202,7 +192,7 @@ class World:
             labels = record["pool"]["metadata"]["labels"]
             if labels.get(LABEL_WORKSPACE, "0") != workspace_id:
                 continue
-            if not all(_selector_matches(labels, *term) for term in selector):
+            if not all(selector_matches(labels, *term) for term in selector):
                 continue
             if status is not None and not machine.list_status_matches(record, now, status):
                 continue
@@ -223,20 +213,18 @@ class World:
         old = record["pool"]
         relevant: JSON = {}
         if isinstance(patch.get("metadata"), dict):
-            relevant["metadata"] = {
-                k: v for k, v in patch["metadata"].items() if k in ("labels", "annotations")
-            }
+            relevant["metadata"] = {k: v for k, v in patch["metadata"].items() if k in ("labels", "annotations")}
         if "spec" in patch:
             relevant["spec"] = patch["spec"]
         merged = merge_patch({"metadata": old["metadata"], "spec": old["spec"]}, relevant)
         document = validate_pool_document(merged, creating=False)
         if enforce_rules:
-            _check_update_rules(old, document)
+            updates.check_update_rules(old, document)
         now = self.clock()
         until = now + self.timings.scale_seconds
-        self._apply_resources(record, document["spec"], until)
-        self._apply_scope(record, document["spec"], until)
-        self._apply_driver(record, old["spec"], document["spec"], until=until, initial=False)
+        updates.apply_resources(record, document["spec"], until)
+        updates.apply_scope(record, document["spec"], until)
+        updates.apply_driver(record, old["spec"], document["spec"], until=until, initial=False)
         record["pool"] = {**old, "metadata": document["metadata"], "spec": document["spec"]}
         self._changed()
         return self.render(record, now)
@@ -265,52 +253,6 @@ class World:
         record["forcedPhase"] = None
         self._changed()
         return snapshot
-
-    # ----- effects of a spec change -----
-    def _apply_resources(self, record: JSON, spec: JSON, until: float) -> None:
-        desired = {item["flavor"]: item["count"] for item in spec["resources"]}
-        current: dict[str, int] = {}
-        for batch in record["nodes"]:
-            if batch["state"] != "deleting":
-                current[batch["flavor"]] = current.get(batch["flavor"], 0) + batch["count"]
-        for flavor in sorted(set(desired) | set(current)):
-            delta = desired.get(flavor, 0) - current.get(flavor, 0)
-            if delta > 0:
-                record["nodes"].append(
-                    {"flavor": flavor, "count": delta, "state": "creating", "until": until}
-                )
-            elif delta < 0:
-                _take_nodes(record["nodes"], flavor, -delta)
-                record["nodes"].append(
-                    {"flavor": flavor, "count": -delta, "state": "deleting", "until": until}
-                )
-        record["nodes"] = [batch for batch in record["nodes"] if batch["count"] > 0]
-
-    @staticmethod
-    def _apply_scope(record: JSON, spec: JSON, until: float) -> None:
-        wanted = list(spec["scope"])
-        entries = []
-        for entry in record["scope"]:
-            if entry["scopeType"] in wanted and entry["state"] != "Disabling":
-                entries.append(entry)
-            elif entry["scopeType"] not in wanted and entry["state"] != "Disabling":
-                entries.append({**entry, "state": "Disabling", "until": until})
-            elif entry["state"] == "Disabling" and entry["scopeType"] not in wanted:
-                entries.append(entry)
-        present = {e["scopeType"] for e in entries if e["state"] != "Disabling"}
-        entries += [{"scopeType": s, "state": "Enabling", "until": until} for s in wanted if s not in present]
-        record["scope"] = entries
-
-    @staticmethod
-    def _apply_driver(record: JSON, old_spec: JSON, spec: JSON, *, until: float, initial: bool) -> None:
-        old_driver, driver = old_spec.get("driver") or {}, spec.get("driver") or {}
-        for key, field in (("gpu", "gpuVersion"), ("npu", "npuVersion")):
-            version = driver.get(field)
-            if not version:
-                record["driver"].pop(key, None)
-            elif version != old_driver.get(field):
-                state = "Creating" if initial or key not in record["driver"] else "Upgrading"
-                record["driver"][key] = {"version": version, "state": state, "until": until}
 
     # ----- the control API -----
     def force_phase(self, name: str, phase: str | None, message: str | None) -> JSON:
@@ -371,70 +313,3 @@ class World:
 
     def load_state(self, state: JSON) -> None:
         self.pools = copy.deepcopy(state.get("pools", {}))
-
-
-def _take_nodes(batches: list[JSON], flavor: str, count: int) -> None:
-    """Remove ``count`` nodes of a flavor for a scale-in: available ones first, then those still creating."""
-    for state in ("available", "creating"):
-        for batch in batches:
-            if count == 0:
-                return
-            if batch["flavor"] == flavor and batch["state"] == state:
-                taken = min(count, batch["count"])
-                batch["count"] -= taken
-                count -= taken
-
-
-def _check_update_rules(old: JSON, new: JSON) -> None:
-    old_labels, new_labels = old["metadata"].get("labels", {}), new["metadata"].get("labels", {})
-    if old_labels.get(LABEL_NAME) != new_labels.get(LABEL_NAME):
-        raise bad_request(f"metadata.labels.{LABEL_NAME} (the display name) cannot be modified.")
-    for label in SERVER_LABELS:
-        if old_labels.get(label) != new_labels.get(label):
-            raise bad_request(f"metadata.labels.{label} cannot be modified.")
-    old_annotations, new_annotations = (
-        old["metadata"].get("annotations", {}),
-        new["metadata"].get("annotations", {}),
-    )
-    for annotation in IMMUTABLE_ANNOTATIONS:
-        if old_annotations.get(annotation) != new_annotations.get(annotation):
-            raise bad_request(f"metadata.annotations.{annotation} cannot be modified.")
-    for field in ("type", "network"):
-        if old["spec"].get(field) != new["spec"].get(field):
-            raise bad_request(f"spec.{field} cannot be modified.")
-    workspace_changed = old_labels.get(LABEL_WORKSPACE, "0") != new_labels.get(LABEL_WORKSPACE, "0")
-    others_changed = (
-        old["spec"] != new["spec"]
-        or old_annotations != new_annotations
-        or {k: v for k, v in old_labels.items() if k != LABEL_WORKSPACE}
-        != {k: v for k, v in new_labels.items() if k != LABEL_WORKSPACE}
-    )
-    if workspace_changed and others_changed:
-        raise bad_request("The workspace cannot be modified together with other fields.")
-
-
-def _selector_matches(labels: dict[str, str], key: str, operator: str, value: str | None) -> bool:
-    if operator == "exists":
-        return key in labels
-    if operator == "!=":
-        return labels.get(key) != value
-    return labels.get(key) == value
-
-
-def parse_label_selector(text: str | None) -> list[tuple[str, str, str | None]]:
-    """``key=value[,key!=value][,key]``: the syntax is undocumented; this is Kubernetes' equality subset."""
-    terms: list[tuple[str, str, str | None]] = []
-    for raw in (text or "").split(","):
-        term = raw.strip()
-        if not term:
-            continue
-        for operator in ("!=", "==", "="):
-            if operator in term:
-                key, value = (part.strip() for part in term.split(operator, 1))
-                if not key:
-                    raise bad_request(f"Invalid labelSelector term {term!r}.")
-                terms.append((key, "!=" if operator == "!=" else "=", value))
-                break
-        else:
-            terms.append((term, "exists", None))
-    return terms
