@@ -56,11 +56,45 @@ etcd_build() {
 }
 helm_build() {
   # helm.sh/helm/v3 has no replace directives, so a plain `go install pkg@version` works without a wrapper.
-  local gobin; gobin="$(mktemp -d)"
-  GOFLAGS="-buildvcs=false" GOBIN="$gobin" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+  local gobin="$cache/helm-$HELM_VERSION/.gobin"
+  GOFLAGS="-buildvcs=false" GOBIN="$gobin" go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
   mv -f "$gobin/helm" "$out"
-  rmdir "$gobin"
+  rm -rf "$gobin"
 }
+
+# --regen: rewrite both wrapper modules for the versions in versions.env (after bumping a version), then build.
+regen() {
+  local k8s_mod staging_version="v0.${KUBERNETES_VERSION#v1.}"
+  k8s_mod="$(go mod download -json "k8s.io/kubernetes@${KUBERNETES_VERSION}" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')"
+  local header
+  header="$(sed -n '/^module /q;p' "$here/kubernetes/go.mod")"
+  {
+    printf '%s\nmodule modelarts-operator/tools/controlplane/kubernetes\n\ngo %s\n\n' "$header" "$(sed -n 's/^go //p' "$k8s_mod")"
+    grep '^godebug' "$k8s_mod" || true
+    printf '\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$KUBERNETES_VERSION"
+    # Staging modules the proxy does not serve at the matching version are not imported by the binaries we
+    # build (the sample-* ones); leaving their replace out is what lets the module graph resolve.
+    for m in $(sed -n 's|^\t\(k8s.io/[^ ]*\) => ./staging/.*|\1|p' "$k8s_mod"); do
+      if (cd / && go list -m "$m@$staging_version" >/dev/null 2>&1); then
+        printf '\t%s => %s %s\n' "$m" "$m" "$staging_version"
+      fi
+    done
+    printf ')\n'
+  } > "$here/kubernetes/go.mod.new"
+  mv "$here/kubernetes/go.mod.new" "$here/kubernetes/go.mod"
+  rm -f "$here/kubernetes/go.sum"
+  (cd "$here/kubernetes" && GOFLAGS=-mod=mod go get -tool \
+    "k8s.io/kubernetes/cmd/kube-apiserver@${KUBERNETES_VERSION}" \
+    "k8s.io/kubernetes/cmd/kube-controller-manager@${KUBERNETES_VERSION}")
+  header="$(sed -n '/^module /q;p' "$here/etcd/go.mod")"
+  printf '%s\nmodule modelarts-operator/tools/controlplane/etcd\n\ngo 1.26.0\n' "$header" > "$here/etcd/go.mod"
+  rm -f "$here/etcd/go.sum"
+  (cd "$here/etcd" && GOFLAGS=-mod=mod go get -tool "go.etcd.io/etcd/server/v3@${ETCD_VERSION}")
+}
+if [[ "${1:-}" == "--regen" ]]; then
+  regen
+fi
 
 build kube-apiserver "$KUBERNETES_VERSION" k8s_build kube-apiserver
 build kube-controller-manager "$KUBERNETES_VERSION" k8s_build kube-controller-manager
