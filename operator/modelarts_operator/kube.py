@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import ssl
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -67,13 +68,8 @@ class KubeApi:
             value = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
             return str(value) if value else None
 
-        verify: bool | str = (configuration.ssl_ca_cert or True) if configuration.verify_ssl else False
-        cert: tuple[str, str] | None = None
-        if configuration.cert_file and configuration.key_file:
-            cert = (configuration.cert_file, configuration.key_file)
-        http = httpx.AsyncClient(
-            base_url=configuration.host, verify=verify, cert=cert, auth=_BearerAuth(token), timeout=30.0
-        )
+        http = httpx.AsyncClient(base_url=configuration.host, verify=_tls_context(configuration),
+                                 auth=_BearerAuth(token), timeout=30.0)
         return cls(http)
 
     async def aclose(self) -> None:
@@ -115,6 +111,17 @@ class KubeApi:
                                      f"{quote(name, safe='')}")
         data = result.get("data") or {}
         return {key: base64.b64decode(value).decode("utf-8") for key, value in data.items()}
+
+
+def _tls_context(configuration: Any) -> ssl.SSLContext:
+    """Server CA and client certificate as the kubeconfig names them (httpx 0.28 wants one SSLContext)."""
+    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
+    if not configuration.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if configuration.cert_file and configuration.key_file:
+        context.load_cert_chain(configuration.cert_file, configuration.key_file)
+    return context
 
 
 def _reason(response: httpx.Response) -> str:
