@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -192,3 +193,24 @@ def test_cli_up_env_down_from_separate_processes(tmp_path: Path, controlplane_bi
     assert not any(_port_open(port) for port in cluster.ports)
     cli("down")  # idempotent
     assert not os.path.exists(workdir / "devcluster.json")
+
+
+def test_kubeconfig_works_for_the_python_client(controlplane: DevCluster) -> None:
+    from kubernetes import client, config  # the operator's own stack reads the same file
+
+    api_client = config.new_client_from_config(config_file=str(controlplane.kubeconfig))  # type: ignore[no-untyped-call]
+    names = {ns.metadata.name for ns in client.CoreV1Api(api_client).list_namespace().items if ns.metadata}
+    assert {"default", "kube-system"} <= names
+
+
+def test_env_puts_the_venv_kubectl_and_cached_helm_on_path(
+    controlplane: DevCluster, controlplane_binaries: Binaries
+) -> None:
+    env = controlplane.env()
+    assert env["KUBECONFIG"] == str(controlplane.kubeconfig)
+    assert shutil.which("kubectl", path=env["PATH"]) == str(controlplane_binaries.kubectl)
+    if controlplane_binaries.helm is None:
+        pytest.fail("helm is not built; run `make controlplane`")
+    assert shutil.which("helm", path=env["PATH"]) == str(controlplane_binaries.helm)
+    helm = subprocess.run(["helm", "version", "--short"], env=env, capture_output=True, text=True, check=True)
+    assert helm.stdout.startswith(read_versions()["HELM_VERSION"])
