@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 from datetime import UTC, datetime
 
 import httpx
@@ -369,3 +371,19 @@ async def test_transport_errors(
     assert error.retryable is True
     assert type(exception).__name__ in str(error)
     assert str(error).startswith("ModelArts get failed")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        Throttled(retry_after=3.0, operation="get", status_code=429, error_code="APIG.0308", request_id="r"),
+        TransportError("ConnectError: refused", operation="create", request_sent=False),
+        PoolNotFound(operation="delete", status_code=404, error_code="ModelArts.50015001", error_msg="gone"),
+    ],
+)
+def test_errors_survive_pickling_and_copying(error: ModelArtsError) -> None:
+    for clone in (pickle.loads(pickle.dumps(error)), copy.deepcopy(error)):  # noqa: S301 (our own bytes)
+        assert type(clone) is type(error)
+        assert clone.__dict__ == error.__dict__
+        assert str(clone) == str(error)
+        assert clone.args == error.args

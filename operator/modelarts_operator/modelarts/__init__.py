@@ -19,6 +19,7 @@ from modelarts_operator.modelarts.errors import (
     Unauthorized,
     error_from_response,
 )
+from modelarts_operator.modelarts.iam import IamTokenAuth, PasswordIdentity, default_iam_endpoint
 from modelarts_operator.modelarts.models import (
     Pool,
     PoolList,
@@ -34,10 +35,12 @@ __all__ = [
     "AkSkAuth",
     "Credentials",
     "Forbidden",
+    "IamTokenAuth",
     "InvalidRequest",
     "MalformedResponse",
     "ModelArtsClient",
     "ModelArtsError",
+    "PasswordIdentity",
     "Pool",
     "PoolAlreadyExists",
     "PoolList",
@@ -54,6 +57,7 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "default_endpoint",
+    "default_iam_endpoint",
     "error_from_response",
     "make_http_client",
 ]

@@ -67,6 +67,10 @@ class ModelArtsError(Exception):
     def retryable(self) -> bool:
         return self._retryable
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors defeat Exception's default pickling/copying; rebuild from the attributes.
+        return (_rebuild, (type(self), dict(self.__dict__)))
+
     def __str__(self) -> str:
         parts = [f"ModelArts {self.operation} failed"]
         if self.status_code is not None:
@@ -87,6 +91,13 @@ class ModelArtsError(Exception):
             f"{type(self).__name__}(operation={self.operation!r}, status_code={self.status_code!r}, "
             f"error_code={self.error_code!r}, error_msg={self.error_msg!r}, request_id={self.request_id!r})"
         )
+
+
+def _rebuild(cls: type[ModelArtsError], state: dict[str, Any]) -> ModelArtsError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, str(error))
+    return error
 
 
 class PoolNotFound(ModelArtsError):
