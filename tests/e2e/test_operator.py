@@ -95,6 +95,13 @@ def pool_manifest(name: str, namespace: str, *, count: int = 2, **spec: Any) -> 
     return body
 
 
+def adoption_manifest(name: str, namespace: str, pool_name: str) -> dict[str, Any]:
+    """Only what adoption needs: the pool's name. Nothing else is declared, so nothing is changed."""
+    return {"apiVersion": "modelarts.operator.dev/v1alpha1", "kind": "ModelArtsPool",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"poolName": pool_name, "credentialsSecretRef": {"name": "modelarts-credentials"}}}
+
+
 def get(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any] | None:
     result = kubectl("get", "mapool", name, "-n", namespace, "-o", "json", check=False)
     return json.loads(result.stdout) if result.returncode == 0 else None
@@ -207,11 +214,11 @@ def test_adopt_existing_pool_then_delete_per_policy(kubectl: Kubectl, namespace:
             "spec": {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": FLAVOR, "count": 1}]}}
     created = emulator_control(emulator, "POST", "/pools", body)
     pool_name = created["metadata"]["name"]
-    kubectl.apply(pool_manifest("adopter", namespace, poolName=pool_name))
+    kubectl.apply(adoption_manifest("adopter", namespace, pool_name))
     adopted = wait_status(kubectl, namespace, "adopter", running_with(1), "adopted pool mirrored")
     assert adopted["poolName"] == pool_name
     # A second object may not manage the same pool.
-    kubectl.apply(pool_manifest("intruder", namespace, poolName=pool_name))
+    kubectl.apply(adoption_manifest("intruder", namespace, pool_name))
     refused = wait_status(kubectl, namespace, "intruder",
                           lambda s: condition(s, "Synced").get("reason") == "AdoptionConflict", "conflict")
     assert "adopter" in condition(refused, "Synced")["message"]
