@@ -46,7 +46,11 @@ def raw_path(url: httpx.URL) -> str:
 
 
 class AkSkAuth(httpx.Auth):
-    """Signs every request with ``SDK-HMAC-SHA256`` over the exact body bytes."""
+    """Signs every request with ``SDK-HMAC-SHA256`` over the exact body bytes.
+
+    The body is always hashed, merge-patch included, as golangsdk (Terraform's client) does; Huawei's Python
+    SDK instead sends ``UNSIGNED-PAYLOAD`` for non-JSON content types, which leaves a PATCH body unprotected.
+    """
 
     requires_request_body = True
 

@@ -125,7 +125,11 @@ class ModelArtsClient:
         label_selector: str | None = None,
         status: str | None = None,
     ) -> list[Pool]:
-        """``GET /pools`` (no paging exists). ``status`` is one of ``created``, ``failed``, ``creating``."""
+        """``GET /pools`` (no paging exists). ``status`` is one of ``created``, ``failed``, ``creating``.
+
+        One unreadable item fails the whole call (``MalformedResponse``) rather than being skipped: callers look
+        for their own pool in the list, and a pool silently left out could be created twice or leaked.
+        """
         query = (("workspaceId", workspace_id), ("labelSelector", label_selector), ("status", status))
         params = {key: value for key, value in query if value is not None}
         response = await self._call("list", "GET", self._pools_path(), params=params)
