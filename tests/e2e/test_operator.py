@@ -298,3 +298,45 @@ def test_example_manifest_is_valid(kubectl: Kubectl, namespace: str, crd: None) 
     for doc in docs:
         doc.setdefault("metadata", {})["namespace"] = namespace
     kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump_all(docs))
+
+
+@pytest.mark.usefixtures("operator", "credentials")
+def test_storms_of_429_and_5xx_are_ridden_out(kubectl: Kubectl, namespace: str, emulator: EmulatorProcess) -> None:
+    faults = [
+        {"method": "POST", "path_regex": "/pools$", "status": 500, "times": 2},
+        {"method": "GET", "path_regex": "/pools", "status": 429, "error_code": "APIG.0308",
+         "error_msg": "The throttling threshold has been reached", "retry_after": "1", "times": 6},
+        {"method": "GET", "path_regex": "/pools", "status": 503, "times": 4},
+        {"method": "DELETE", "path_regex": "/pools/", "status": 502, "times": 3},
+    ]
+    emulator_control(emulator, "DELETE", "/requests")
+    for fault in faults:
+        emulator_control(emulator, "POST", "/faults", fault)
+    try:
+        kubectl.apply(pool_manifest("stormy-pool", namespace, count=1))
+        wait_status(kubectl, namespace, "stormy-pool", running_with(1), "Running despite the storm", timeout=90)
+        assert len(pools_named(emulator, "stormy-pool")) == 1, "retries must not create a second pool"
+        kubectl("delete", "mapool", "stormy-pool", "-n", namespace, "--wait=false")
+        wait_for(lambda: get(kubectl, namespace, "stormy-pool") is None, timeout=90, what="object gone")
+        assert pools_named(emulator, "stormy-pool") == []
+        answered = [r["status"] for r in emulator_control(emulator, "GET", "/requests")["requests"]]
+        survived = {code: answered.count(code) for code in (429, 500, 502, 503)}
+        print("faults injected and survived:", survived)
+        assert survived == {429: 6, 500: 2, 502: 3, 503: 4}
+    finally:
+        emulator_control(emulator, "DELETE", "/faults")
+
+
+@pytest.mark.usefixtures("operator", "credentials")
+def test_pool_removed_out_of_band_is_reported_and_replaced(kubectl: Kubectl, namespace: str,
+                                                          emulator: EmulatorProcess) -> None:
+    kubectl.apply(pool_manifest("vanishing-pool", namespace, count=1))
+    first = wait_status(kubectl, namespace, "vanishing-pool", running_with(1), "Running")["poolName"]
+    emulator_control(emulator, "DELETE", f"/pools/{first}")
+    wait_for(lambda: "PoolGone" in kubectl("get", "events", "-n", namespace).stdout, timeout=30,
+             what="a PoolGone event")
+    wait_status(kubectl, namespace, "vanishing-pool", lambda s: running_with(1)(s) and s.get("poolName"),
+                "a replacement pool Running")
+    assert len(pools_named(emulator, "vanishing-pool")) == 1
+    kubectl("delete", "mapool", "vanishing-pool", "-n", namespace, "--timeout=90s")
+    assert pools_named(emulator, "vanishing-pool") == []
