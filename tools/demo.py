@@ -60,16 +60,18 @@ class Demo:
         """Show ``kubectl get mapool`` each time its row changes, until ``done`` holds."""
         deadline = time.monotonic() + STEP_TIMEOUT
         while True:
-            table = subprocess.run([str(self._kubectl), "get", "mapool", "-n", NAMESPACE, "-o", "wide"],
+            table = subprocess.run([str(self._kubectl), "get", "mapool", "-n", NAMESPACE],
                                    capture_output=True, text=True, env=self._cluster.env(), check=False).stdout
             rows = table.strip().splitlines()
             if len(rows) > 1 and not self._header_shown:
                 print(rows[0], flush=True)
                 self._header_shown = True
             row = rows[1] if len(rows) > 1 else f"(modelartspool {POOL} is gone)"
-            if row != self._last_row:
+            # A new line only when something but the AGE column changed.
+            shown = " ".join(row.split()[:-1])
+            if shown != self._last_row:
                 print(row, flush=True)
-                self._last_row = row
+                self._last_row = shown
             if done(self.status()):
                 return
             if time.monotonic() > deadline:
@@ -116,6 +118,7 @@ def main() -> int:
             say(f"kubectl apply -f {EXAMPLE.relative_to(ROOT)}")
             demo.kubectl("apply", "-f", str(EXAMPLE))
             demo.watch_until(running_with(1), "the pool to be Running")
+            demo.kubectl("get", "mapool", POOL, "-n", NAMESPACE, "-o", "wide")
 
             say("scaling out to 3 nodes: one merge-patch of spec.resources")
             demo.kubectl("patch", "mapool", POOL, "-n", NAMESPACE, "--type=merge", "-p",
