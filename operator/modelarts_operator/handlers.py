@@ -133,7 +133,9 @@ class IndexClaims:
 class KopfSink:
     """``ObjectSink`` over the Kubernetes API: status diffs, the create-intent annotation, Events."""
 
-    def __init__(self, kube: KubeApi, body: kopf.Body, runtime: ObjectRuntime, metrics: Metrics) -> None:
+    def __init__(self, kube: KubeApi, body: kopf.Body, runtime: ObjectRuntime, metrics: Metrics,
+                 logger: KopfLogger) -> None:
+        self._logger = logger
         self._kube = kube
         self._body = body
         self._runtime = runtime
@@ -158,6 +160,8 @@ class KopfSink:
         self._metrics.set_pool_phase(self._key, written.get("phase") if written.get("poolName") else None)
 
     def event(self, warning: bool, reason: str, message: str) -> None:
+        # The same words in the log (kopf's object logger prefixes namespace/name) and as an Event.
+        self._logger.log(logging.WARNING if warning else logging.INFO, "%s: %s", reason, message)
         kopf.event(self._body, type="Warning" if warning else "Normal", reason=reason, message=message)
 
 
@@ -263,7 +267,7 @@ async def _sync_once(body: kopf.Body, runtime: ObjectRuntime, memo: kopf.Memo, c
     except ValidationError as exc:  # the CRD schema should have refused it; say so rather than crash
         logger.error("spec does not fit the model: %s", exc.errors(include_input=False))
         return SyncResult(timing.max_backoff_seconds, failed=True, wait_for_spec_change=True)
-    sink = KopfSink(memo.kube, body, runtime, memo.metrics)
+    sink = KopfSink(memo.kube, body, runtime, memo.metrics, logger)
     try:
         client = await client_for(memo, obj)
         result = await PoolSync(client, obj, sink, claims, timing, failures=runtime.failures).run()
@@ -291,7 +295,7 @@ async def modelartspool_delete(body: kopf.Body, uid: str, memo: kopf.Memo, logge
     timing: Timing = memo.timing
     async with runtime.lock:
         obj = pool_object(body, runtime)
-        sink = KopfSink(memo.kube, body, runtime, memo.metrics)
+        sink = KopfSink(memo.kube, body, runtime, memo.metrics, logger)
         released = releasable_without_cloud(obj)
         if released is not None:
             sink.event(False, "Retained" if "Retain" in released else "Released", released)

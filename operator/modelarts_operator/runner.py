@@ -12,13 +12,18 @@ from modelarts_operator.metrics import Metrics
 from modelarts_operator.settings import OperatorSettings
 
 
-class _DeletionProgressFilter(logging.Filter):
-    """kopf logs every retry of a handler at ERROR; a deletion waiting for ModelArts is progress, not an error."""
+class _RoutineToDebugFilter(logging.Filter):
+    """kopf logs routine steps loudly: every retry of the deletion handler at ERROR (a deletion waiting for
+    ModelArts is progress, not an error) and every watch event's wake-up handler at INFO. Both become DEBUG."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         from modelarts_operator.handlers import DELETION_IN_PROGRESS_MARKER
 
-        if record.levelno >= logging.ERROR and DELETION_IN_PROGRESS_MARKER in record.getMessage():
+        message = record.getMessage()
+        routine = (DELETION_IN_PROGRESS_MARKER in message and record.levelno >= logging.ERROR) or (
+            message.startswith("Handler 'modelartspool_event' succeeded")
+        )
+        if routine:
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         return True
@@ -32,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
     kopf.configure(verbose=level <= logging.DEBUG, log_prefix=True)
     logging.getLogger().setLevel(level)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines are full URLs of every call
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # one line per liveness probe otherwise
     for handler in logging.getLogger().handlers:
-        handler.addFilter(_DeletionProgressFilter())
+        handler.addFilter(_RoutineToDebugFilter())
 
     from modelarts_operator import handlers  # noqa: F401  (registers the handlers with kopf)
 

@@ -95,7 +95,7 @@ def readiness(pool: Pool) -> tuple[bool, str, str]:
             )
         if totals.abnormal:
             return False, c.READY_ABNORMAL, f"{totals.abnormal} abnormal nodes"
-        return True, c.READY_AVAILABLE, f"pool is running with {totals.available} available nodes"
+        return True, c.READY_AVAILABLE, f"pool is running; nodes available: {totals.available}"
     if phase in (None, "Creating"):
         return False, c.READY_CREATING, cloud_message or "pool is being created"
     if phase == "Deleting":
