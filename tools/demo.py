@@ -72,7 +72,10 @@ class Demo:
             if shown != self._last_row:
                 print(row, flush=True)
                 self._last_row = shown
-            if done(self.status()):
+            status = self.status()
+            if done(status):
+                if status is None and not self._last_row.startswith("("):
+                    print(f"(modelartspool {POOL} is gone)", flush=True)
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"timed out waiting for {what}")
