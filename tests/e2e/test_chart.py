@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import re
 import subprocess
 import sys
 import urllib.request
@@ -24,7 +22,7 @@ import pytest
 import yaml
 from kube import Kubectl, wait_for
 
-from devcluster import REPO_ROOT, Binaries, DevCluster, free_port
+from devcluster import REPO_ROOT, Binaries, DevCluster
 
 CHART = REPO_ROOT / "deploy" / "helm" / "modelarts-operator"
 CRD_FILE = REPO_ROOT / "crds" / "modelarts.operator.dev_modelartspools.yaml"
@@ -109,10 +107,26 @@ def release(helm: Helm, kubectl: Kubectl, crd: str) -> Iterator[Release]:
     uninstall(helm, kubectl, installed)
 
 
-def make_namespace(kubectl: Kubectl, prefix: str) -> str:
-    name = f"{prefix}-{short_id()}"
-    kubectl("create", "namespace", name)
-    return name
+class Namespaces:
+    """Creates namespaces for one test and deletes them (with what is left in them) afterwards."""
+
+    def __init__(self, kubectl: Kubectl) -> None:
+        self._kubectl = kubectl
+        self.created: list[str] = []
+
+    def __call__(self, prefix: str) -> str:
+        name = f"{prefix}-{short_id()}"
+        self._kubectl("create", "namespace", name)
+        self.created.append(name)
+        return name
+
+
+@pytest.fixture
+def make_namespace(kubectl: Kubectl) -> Iterator[Namespaces]:
+    namespaces = Namespaces(kubectl)
+    yield namespaces
+    for name in namespaces.created:
+        kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
 
 def pool(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
@@ -120,8 +134,9 @@ def pool(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
         "apiVersion": "modelarts.operator.dev/v1alpha1",
         "kind": "ModelArtsPool",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"type": "Logical", "scope": ["Train"], "region": "cn-north-4",
-                 "resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 1}], **spec},
+        # No spec.region: a region in the spec selects that region's public endpoint over the operator's.
+        "spec": {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 1}],
+                 **spec},
     }
 
 
@@ -229,8 +244,10 @@ def test_plain_manifests_are_up_to_date(helm: Helm, tmp_path: Path) -> None:
     ["--set", "watchNamespaces={default,kube-public}", "--set", "credentials.existingSecret=creds",
      "--set", "modelarts.caBundle.configMapName=ca", "--set", "rbac.credentialsSecretNames={creds}"],
 ], ids=["cluster-wide", "namespaced"])  # fmt: skip
-def test_rendered_chart_passes_server_side_dry_run(helm: Helm, kubectl: Kubectl, crd: str, values: list[str]) -> None:
-    namespace = make_namespace(kubectl, "dryrun")
+def test_rendered_chart_passes_server_side_dry_run(
+    helm: Helm, kubectl: Kubectl, crd: str, values: list[str], make_namespace: Namespaces
+) -> None:
+    namespace = make_namespace("dryrun")
     rendered = helm("template", "dry", str(CHART), "--namespace", namespace, *values).stdout
     result = kubectl("apply", "--dry-run=server", "-f", "-", stdin=rendered)
     assert "Deployment" in result.stdout or "deployment" in result.stdout
@@ -238,7 +255,10 @@ def test_rendered_chart_passes_server_side_dry_run(helm: Helm, kubectl: Kubectl,
 
 
 def test_kustomize_base_passes_server_side_dry_run(kubectl: Kubectl, crd: str) -> None:
-    result = kubectl("apply", "--dry-run=server", "-k", str(REPO_ROOT / "deploy" / "manifests"))
+    # A dry run creates nothing, so the base's own Namespace would not exist for the objects in it.
+    kubectl("create", "namespace", "modelarts-system", check=False)
+    result = kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server",
+                     "-k", str(REPO_ROOT / "deploy" / "manifests"))
     assert "deployment.apps/modelarts-operator" in result.stdout
 
 
@@ -256,8 +276,10 @@ def test_helm_install_creates_the_hardened_release(kubectl: Kubectl, release: Re
     kubectl("get", "validatingadmissionpolicybinding", f"{release.name}-modelarts-operator-deletion-protection")
 
 
-def test_deletion_protection_refuses_then_allows(kubectl: Kubectl, release: Release) -> None:
-    namespace = make_namespace(kubectl, "protect")
+def test_deletion_protection_refuses_then_allows(
+    kubectl: Kubectl, release: Release, make_namespace: Namespaces
+) -> None:
+    namespace = make_namespace("protect")
     # Retain: if some operator happens to watch this namespace, it releases the object without a cloud call.
     kubectl.apply(pool("keep-me", namespace, deletionProtection=True, deletionPolicy="Retain"))
     kubectl.apply(pool("free-me", namespace, deletionPolicy="Retain"))
@@ -317,8 +339,8 @@ DENIED = [
 ]
 
 
-def test_service_account_rbac_cluster_wide(kubectl: Kubectl, release: Release) -> None:
-    namespace = make_namespace(kubectl, "rbac")
+def test_service_account_rbac_cluster_wide(kubectl: Kubectl, release: Release, make_namespace: Namespaces) -> None:
+    namespace = make_namespace("rbac")
     allowed = {f"{verb} {res}" for verb, res in ALLOWED if can_i(kubectl, release, verb, res, "-n", namespace)}
     assert allowed == {f"{verb} {res}" for verb, res in ALLOWED}
     denied = {f"{verb} {res}" for verb, res in DENIED if not can_i(kubectl, release, verb, res, "-n", namespace)}
@@ -332,8 +354,10 @@ def test_service_account_rbac_cluster_wide(kubectl: Kubectl, release: Release) -
     assert not can_i(kubectl, release, "*", "*", "--all-namespaces")
 
 
-def test_service_account_rbac_namespaced(helm: Helm, kubectl: Kubectl, crd: str) -> None:
-    watched, other = make_namespace(kubectl, "watched"), make_namespace(kubectl, "other")
+def test_service_account_rbac_namespaced(
+    helm: Helm, kubectl: Kubectl, crd: str, make_namespace: Namespaces
+) -> None:
+    watched, other = make_namespace("watched"), make_namespace("other")
     scoped = install(helm, kubectl, "--set", f"watchNamespaces={{{watched}}}",
                      "--set", "rbac.credentialsSecretNames={modelarts-credentials}",
                      "--set", "deletionProtection.enabled=false", "--set", "uninstallGuard.enabled=false")
@@ -362,10 +386,10 @@ def run_guard(sa: Kubectl, *namespaces: str) -> subprocess.CompletedProcess[str]
 
 
 def test_uninstall_guard_refuses_while_pools_hold_the_finalizer(
-    kubectl: Kubectl, release: Release, tmp_path: Path
+    kubectl: Kubectl, release: Release, tmp_path: Path, make_namespace: Namespaces
 ) -> None:
     """The pre-delete hook's script, with the chart's ServiceAccount: refuses while a pool needs the operator."""
-    namespace = make_namespace(kubectl, "guard")
+    namespace = make_namespace("guard")
     sa = service_account_kubectl(kubectl, release, tmp_path / "sa.kubeconfig")
     assert run_guard(sa, namespace).returncode == 0
 
@@ -380,107 +404,78 @@ def test_uninstall_guard_refuses_while_pools_hold_the_finalizer(
     kubectl("patch", "mapool", "held", "-n", namespace, "--type", "json",
             "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]')
     assert run_guard(sa, namespace).returncode == 0
+    kubectl("delete", "mapool", "held", "-n", namespace, "--timeout=30s")
 
 
 # -- the operator, with the chart's ServiceAccount ------------------------------------------------------------
 
 OPERATOR_WRITTEN = importlib.util.find_spec("modelarts_operator.handlers") is not None
-ACCESS_KEY, SECRET_KEY = "E2ECHARTACCESSKEY000", "e2e-chart-secret-key-not-a-real-one-000"
-PROJECT_ID = "0123456789abcdef0123456789abcdef"
-
-
-class Process:
-    """A child process with stdout and stderr in a file; stopped with SIGTERM, then SIGKILL."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._file = log.open("w")
-        self.proc = subprocess.Popen(args, env=env, stdout=self._file, stderr=subprocess.STDOUT, text=True)
-
-    def output(self) -> str:
-        self._file.flush()
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self._file.close()
-
-
-def clean_env(base: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in base.items() if not k.startswith(("MODELARTS_", "KUBERNETES_SERVICE"))}
 
 
 @pytest.mark.skipif(not OPERATOR_WRITTEN, reason="the operator (modelarts_operator.handlers) is not written yet")
 def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
-    helm: Helm, kubectl: Kubectl, crd: str, tmp_path: Path
+    helm: Helm, kubectl: Kubectl, crd: str, tmp_path: Path, make_namespace: Namespaces
 ) -> None:
-    watched = make_namespace(kubectl, "pools")
+    """The operator process with the chart's ServiceAccount token (namespaced release, so it sees only its
+    namespace): a permission the chart lacks shows up as a 403 in its log or a scenario that never finishes."""
+    from stack import EmulatorProcess, OperatorProcess
+
+    watched = make_namespace("pools")
     scoped = install(helm, kubectl, "--set", f"watchNamespaces={{{watched}}}",
                      "--set", "deletionProtection.enabled=false", "--set", "uninstallGuard.enabled=false")
-    processes: list[Process] = []
+    emulator = EmulatorProcess.start(tmp_path, create_seconds=2, delete_seconds=3, scale_seconds=1)
+    operator: OperatorProcess | None = None
     try:
         sa = service_account_kubectl(kubectl, scoped, tmp_path / "sa.kubeconfig")
-        emulator = Process(
-            [sys.executable, "-m", "modelarts_operator", "emulator", "--port", "0", "--project-id", PROJECT_ID,
-             "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY, "--create-seconds", "2",
-             "--delete-seconds", "3", "--scale-seconds", "1"],
-            clean_env(dict(os.environ)), tmp_path / "emulator.log")
-        processes.append(emulator)
-
-        def listening() -> str | None:
-            assert emulator.proc.poll() is None, f"emulator exited:\n{emulator.output()}"
-            match = re.search(r"^listening on (http://127\.0\.0\.1:\d+)$", emulator.output(), re.MULTILINE)
-            return match.group(1) if match else None
-
-        endpoint = wait_for(listening, timeout=30, what="the emulator to listen")
-
-        env = clean_env(dict(sa.env))
-        env.update(
-            KUBECONFIG=str(sa.kubeconfig), MODELARTS_NAMESPACES=watched, MODELARTS_REGION="cn-north-4",
-            MODELARTS_PROJECT_ID=PROJECT_ID, MODELARTS_ENDPOINT=endpoint, MODELARTS_TRANSITION_POLL_SECONDS="1",
-            MODELARTS_HEALTH_ADDRESS="127.0.0.1", MODELARTS_HEALTH_PORT=str(free_port()),
-            MODELARTS_METRICS_PORT=str(free_port()),
-        )
-        operator = Process([sys.executable, "-m", "modelarts_operator", "run"], env, tmp_path / "operator.log")
-        processes.append(operator)
+        base_env = {k: v for k, v in sa.env.items() if not k.startswith(("MODELARTS_", "KUBERNETES_SERVICE"))}
+        operator = OperatorProcess.configure(tmp_path, sa.kubeconfig, emulator, base_env=base_env,
+                                             namespaces=watched, region="cn-north-4",
+                                             transition_poll_seconds="0.5")
+        operator.start()
 
         kubectl("create", "secret", "generic", "modelarts-credentials", "-n", watched,
-                f"--from-literal=accessKey={ACCESS_KEY}", f"--from-literal=secretKey={SECRET_KEY}")
+                f"--from-literal=accessKey={emulator.access_key}", f"--from-literal=secretKey={emulator.secret_key}")
         kubectl.apply(pool("chart-e2e", watched, credentialsSecretRef={"name": "modelarts-credentials"}))
+        running = operator
+
+        def log_tail() -> str:
+            return running.log.read_text(errors="replace")[-3000:]
+
+        def healthy_and_permitted() -> None:
+            """Fail at once, not at the timeout, when the operator died or was refused by RBAC."""
+            assert running.process is not None and running.process.poll() is None, log_tail()
+            refused = " 403 " in running.log.read_text(errors="replace")
+            assert not refused, f"a permission the chart lacks:\n{log_tail()}"
 
         def ready() -> dict[str, Any] | None:
-            assert operator.proc.poll() is None, f"operator exited:\n{operator.output()[-3000:]}"
-            obj = kubectl.json("get", "mapool", "chart-e2e", "-n", watched)
+            healthy_and_permitted()
+            obj: dict[str, Any] = kubectl.json("get", "mapool", "chart-e2e", "-n", watched)
             conditions = {c["type"]: c for c in (obj.get("status") or {}).get("conditions", [])}
-            ok = conditions.get("Ready", {}).get("status") == "True"
-            return obj if ok else None
+            return obj if conditions.get("Ready", {}).get("status") == "True" else None
 
-        obj = wait_for(ready, timeout=90, what=f"Ready=True; operator log:\n{operator.output()[-3000:]}")
+        obj = wait_for(ready, timeout=90, what="Ready=True (the operator log is in the captured stdout)")
         assert FINALIZER in obj["metadata"]["finalizers"]
         assert obj["status"]["poolName"]
         events = kubectl.json("get", "events", "-n", watched, "--field-selector",
                               "involvedObject.name=chart-e2e")["items"]
-        assert events, "the operator could not post Events"
+        assert events, f"the operator posted no Event:\n{log_tail()}"
 
         kubectl("delete", "mapool", "chart-e2e", "-n", watched, "--wait=false")
 
         def gone() -> bool:
-            assert operator.proc.poll() is None, f"operator exited:\n{operator.output()[-3000:]}"
+            healthy_and_permitted()
             return kubectl("get", "mapool", "chart-e2e", "-n", watched, check=False).returncode != 0
 
-        wait_for(gone, timeout=90, what=f"the object to go; operator log:\n{operator.output()[-3000:]}")
-        with urllib.request.urlopen(f"{endpoint}/_emulator/pools", timeout=10) as response:  # noqa: S310
+        wait_for(gone, timeout=90, what="the object to be released after its pool is gone")
+        with urllib.request.urlopen(f"{emulator.url}/_emulator/pools", timeout=10) as response:  # noqa: S310
             assert json.load(response)["pools"] == [], "the cloud pool must be gone too"
-        log = operator.output()
+        log = running.log.read_text(errors="replace")
         for forbidden in ("403", "Forbidden", "forbidden"):
             assert forbidden not in log, f"a permission the chart lacks:\n{log[-3000:]}"
     finally:
-        for process in reversed(processes):
-            process.stop()
+        if operator is not None:
+            operator.stop()
+            print(operator.log.read_text(errors="replace")[-6000:])  # shown by pytest when the test fails
+        print(kubectl("get", "mapool,events", "-n", watched, "-o", "yaml", check=False).stdout[-6000:])
+        emulator.stop()
         uninstall(helm, kubectl, scoped)
