@@ -2,13 +2,17 @@
 
 A rule may answer with a status and a Huawei-style error body (optionally with ``Retry-After``), delay the
 answer (with or without replacing it), answer a raw ``body`` (a proxy's HTML page, a broken 200), or drop the
-connection without any answer; ``times`` limits how often it fires (``None`` = forever). Rules are checked in
-the order they were added; the first match fires.
+connection without any answer; ``times`` limits how often it fires (``None`` = forever). ``probability``
+(default 1) makes a rule fire on only that share of the requests it matches, drawn from its own
+``random.Random(seed)`` so that a chaos run with a fixed seed and the same request order draws the same faults;
+a request the draw spares goes on to the next rule. Rules are checked in the order they were added; the first
+one that fires wins.
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -31,11 +35,18 @@ class Fault:
     # A raw answer body instead of the Huawei JSON error (e.g. a proxy's HTML page, or a broken 200).
     body: str | None = None
     content_type: str | None = None
+    probability: float = 1.0
+    seed: int | None = None
     hits: int = 0
     pattern: re.Pattern[str] = field(repr=False, compare=False, default=re.compile(""))
+    rng: random.Random = field(repr=False, compare=False, default_factory=random.Random)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method.upper()) and self.pattern.search(path) is not None
+
+    def fires(self) -> bool:
+        """The draw for one matching request (always true at probability 1)."""
+        return self.probability >= 1.0 or self.rng.random() < self.probability
 
     def error_body(self) -> dict[str, str]:
         status = self.status or 500
@@ -47,6 +58,7 @@ class Fault:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("pattern")
+        data.pop("rng")
         return data
 
 
@@ -80,6 +92,11 @@ class FaultBook:
         if status is not None and not 100 <= status <= 599:
             raise bad_request("status must be an HTTP status code.")
         method = _optional(spec, "method", str)
+        probability = _optional(spec, "probability", (int, float))
+        probability = 1.0 if probability is None else float(probability)
+        if not 0.0 < probability <= 1.0:
+            raise bad_request("probability must be in (0, 1].")
+        seed = _optional(spec, "seed", int)
         fault = Fault(
             id=str(next(self._ids)),
             method=method.upper() if method else None,
@@ -93,15 +110,18 @@ class FaultBook:
             drop_connection=drop,
             body=_optional(spec, "body", str),
             content_type=_optional(spec, "content_type", str),
+            probability=probability,
+            seed=seed,
             pattern=pattern,
+            rng=random.Random(seed),
         )
         self._faults.append(fault)
         return fault
 
     def take(self, method: str, path: str) -> Fault | None:
-        """The first matching rule, counted as fired (and forgotten once its ``times`` are used up)."""
+        """The first matching rule that fires, counted (and forgotten once its ``times`` are used up)."""
         for fault in self._faults:
-            if fault.matches(method, path):
+            if fault.matches(method, path) and fault.fires():
                 fault.hits += 1
                 if fault.times is not None:
                     fault.times -= 1
