@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import http.client
 import json
 import os
@@ -220,6 +221,34 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
+def _set_parent_death_signal() -> None:
+    """Runs in the child before exec: ask Linux to SIGKILL it when the process that started it exits.
+
+    SIGKILL, not SIGTERM: all processes get the signal at once, and a kube-apiserver whose etcd has already
+    gone hangs in its graceful shutdown. An orphaned throw-away cluster has nothing worth shutting down cleanly.
+    """
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def _sweep_orphaned_data_dirs(parent: Path, min_age: float = 300.0) -> None:
+    """Remove etcd data dirs on tmpfs left by clusters whose owner was killed (they hold RAM, not disk).
+
+    A dir is orphaned when no running process names it on its command line; the age guard leaves alone a dir
+    that a concurrent start() has created but not yet handed to its etcd.
+    """
+    candidates = [d for d in parent.glob("devcluster-etcd-*") if time.time() - d.stat().st_mtime > min_age]
+    if not candidates:
+        return
+    in_use: set[str] = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            in_use.update(arg.decode(errors="replace") for arg in cmdline.read_bytes().split(b"\0"))
+    for data_dir in candidates:
+        if str(data_dir) not in in_use:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def _pid_alive(pid: int, binary: str) -> bool:
     """True if ``pid`` still runs ``binary`` (so a PID recycled by an unrelated process is left alone)."""
     try:
@@ -235,6 +264,7 @@ class DevCluster:
     def __init__(self, state: ClusterState, children: Mapping[str, subprocess.Popen[bytes]] | None = None):
         self._state = state
         self._children: dict[str, subprocess.Popen[bytes]] = dict(children or {})
+        self._die_with_parent = False
 
     # -- public surface -------------------------------------------------------------------------------------
 
@@ -285,11 +315,15 @@ class DevCluster:
         controller_manager: bool = True,
         timeout: float = 90.0,
         binaries: Binaries | None = None,
+        die_with_parent: bool = True,
     ) -> DevCluster:
         """Start etcd, kube-apiserver and (if built and wanted) kube-controller-manager; wait until usable.
 
         On failure everything already started is stopped and the tail of the failing process's log is raised.
-        A port taken between choosing and binding is retried with fresh ports.
+        A port taken between choosing and binding is retried with fresh ports. With ``die_with_parent`` (the
+        default; the CLI's ``up`` turns it off) the processes get SIGKILL if the calling process dies without
+        stopping them, so a killed test run does not leave an apiserver behind. The signal follows the
+        *thread* that started them, so call this from a thread that outlives the cluster (e.g. the main one).
         """
         bins = binaries or Binaries.locate()
         workdir = workdir.resolve()
@@ -299,6 +333,7 @@ class DevCluster:
         generate_credentials(workdir / "certs")
         for attempt in range(3):
             cluster = cls._prepare(workdir, bins)
+            cluster._die_with_parent = die_with_parent
             try:
                 cluster._boot(bins, controller_manager, deadline=time.monotonic() + timeout)
             except BaseException as exc:  # including KeyboardInterrupt: never leave half a cluster running
@@ -349,6 +384,7 @@ class DevCluster:
         etcd_url, peer_url = f"http://127.0.0.1:{etcd_port}", f"http://127.0.0.1:{peer_port}"
         server_url = f"https://127.0.0.1:{api_port}"
         shm = Path("/dev/shm")  # noqa: S108 (tmpfs for etcd speed; mkdtemp makes a private dir in it)
+        _sweep_orphaned_data_dirs(shm)
         data_dir = tempfile.mkdtemp(prefix="devcluster-etcd-", dir=shm if shm.is_dir() else workdir)
         kubeconfig = workdir / "kubeconfig"
         write_kubeconfig(kubeconfig, server_url, certs)
@@ -418,6 +454,7 @@ class DevCluster:
             proc = subprocess.Popen(
                 [str(binary), *args], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True, cwd=self.workdir,
+                preexec_fn=_set_parent_death_signal if self._die_with_parent else None,
             )  # fmt: skip
         self._children[name] = proc
         self._state.processes[name] = (proc.pid, str(binary))
@@ -511,7 +548,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             cluster = DevCluster.start(
-                args.dir, controller_manager=not args.no_controller_manager, timeout=args.timeout
+                args.dir,
+                controller_manager=not args.no_controller_manager,
+                timeout=args.timeout,
+                die_with_parent=False,
             )
             sys.stdout.write(cluster.export_lines())
         elif args.command == "env":

@@ -214,3 +214,31 @@ def test_env_puts_the_venv_kubectl_and_cached_helm_on_path(
     assert shutil.which("helm", path=env["PATH"]) == str(controlplane_binaries.helm)
     helm = subprocess.run(["helm", "version", "--short"], env=env, capture_output=True, text=True, check=True)
     assert helm.stdout.startswith(read_versions()["HELM_VERSION"])
+
+
+def test_processes_die_with_a_killed_owner(tmp_path: Path, controlplane_binaries: Binaries) -> None:
+    """A test run killed with SIGKILL (no teardown) must not leave an apiserver and etcd running."""
+    workdir = tmp_path / "orphan"
+    owner = subprocess.Popen(
+        [
+            sys.executable, "-c",
+            "import sys, time; from pathlib import Path; from devcluster import DevCluster\n"
+            "DevCluster.start(Path(sys.argv[1]), controller_manager=False)\n"
+            "print('ready', flush=True); time.sleep(600)",
+            str(workdir),
+        ],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "tools")},
+    )  # fmt: skip
+    try:
+        assert owner.stdout is not None
+        assert owner.stdout.readline().strip() == "ready"
+        cluster = DevCluster.attach(workdir)
+        pids = cluster.pids
+        assert all(_pid_running(pid) for pid in pids.values())
+    finally:
+        owner.kill()
+        owner.wait()
+    try:
+        wait_for(lambda: not any(_pid_running(p) for p in pids.values()), timeout=30, what="orphans to exit")
+    finally:
+        cluster.stop()  # removes the tmpfs data dir the killed owner could not
