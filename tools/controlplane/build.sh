@@ -86,11 +86,11 @@ regen() {
   rm -f "$here/kubernetes/go.sum"
   (cd "$here/kubernetes" && GOFLAGS=-mod=mod go get -tool \
     "k8s.io/kubernetes/cmd/kube-apiserver@${KUBERNETES_VERSION}" \
-    "k8s.io/kubernetes/cmd/kube-controller-manager@${KUBERNETES_VERSION}")
+    "k8s.io/kubernetes/cmd/kube-controller-manager@${KUBERNETES_VERSION}" && GOFLAGS=-mod=mod go mod tidy)
   header="$(sed -n '/^module /q;p' "$here/etcd/go.mod")"
   printf '%s\nmodule modelarts-operator/tools/controlplane/etcd\n\ngo 1.26.0\n' "$header" > "$here/etcd/go.mod"
   rm -f "$here/etcd/go.sum"
-  (cd "$here/etcd" && GOFLAGS=-mod=mod go get -tool "go.etcd.io/etcd/server/v3@${ETCD_VERSION}")
+  (cd "$here/etcd" && GOFLAGS=-mod=mod go get -tool "go.etcd.io/etcd/server/v3@${ETCD_VERSION}" && GOFLAGS=-mod=mod go mod tidy)
 }
 if [[ "${1:-}" == "--regen" ]]; then
   regen
