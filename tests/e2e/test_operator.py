@@ -340,3 +340,38 @@ def test_pool_removed_out_of_band_is_reported_and_replaced(kubectl: Kubectl, nam
     assert len(pools_named(emulator, "vanishing-pool")) == 1
     kubectl("delete", "mapool", "vanishing-pool", "-n", namespace, "--timeout=90s")
     assert pools_named(emulator, "vanishing-pool") == []
+
+
+@pytest.mark.usefixtures("operator", "credentials")
+def test_retain_is_the_way_out_of_a_stalled_deletion(kubectl: Kubectl, namespace: str,
+                                                     emulator: EmulatorProcess) -> None:
+    kubectl.apply(pool_manifest("stuck-pool", namespace, count=1))
+    status = wait_status(kubectl, namespace, "stuck-pool", running_with(1), "Running")
+    emulator_control(emulator, "POST", f"/pools/{status['poolName']}/deletion",
+                     {"mode": "fail", "status": 403, "error_code": "ModelArts.50015002",
+                      "error_msg": "prepaid pool: unsubscribe it in the billing center"})
+    kubectl("delete", "mapool", "stuck-pool", "-n", namespace, "--wait=false")
+    wait_status(kubectl, namespace, "stuck-pool",
+                lambda s: condition(s, "Deleting").get("reason") == "DeletionStalled", "stalled")
+    kubectl("patch", "mapool", "stuck-pool", "-n", namespace, "--type=merge",
+            "-p", json.dumps({"spec": {"deletionPolicy": "Retain"}}))
+    wait_for(lambda: get(kubectl, namespace, "stuck-pool") is None, timeout=60, what="object released")
+    assert len(pools_named(emulator, "stuck-pool")) == 1, "Retain keeps the pool"
+    emulator_control(emulator, "DELETE", f"/pools/{status['poolName']}")
+
+
+@pytest.mark.usefixtures("operator")
+def test_missing_credentials_are_reported_then_picked_up(kubectl: Kubectl, namespace: str,
+                                                         emulator: EmulatorProcess) -> None:
+    kubectl.apply(pool_manifest("early-pool", namespace, count=1))
+    refused = wait_status(kubectl, namespace, "early-pool",
+                          lambda s: condition(s, "Synced").get("reason") == "InvalidSpec", "missing Secret reported")
+    assert "modelarts-credentials does not exist" in condition(refused, "Synced")["message"]
+    assert pools_named(emulator, "early-pool") == []
+    kubectl("create", "secret", "generic", "modelarts-credentials", "-n", namespace,
+            f"--from-literal=accessKey={emulator.access_key}", f"--from-literal=secretKey={emulator.secret_key}")
+    wait_status(kubectl, namespace, "early-pool", running_with(1), "Running once the Secret exists")
+    text = kubectl("get", "mapool", "early-pool", "-n", namespace, "-o", "yaml").stdout
+    events = kubectl("get", "events", "-n", namespace, "-o", "yaml").stdout
+    assert emulator.secret_key not in text and emulator.secret_key not in events
+    kubectl("delete", "mapool", "early-pool", "-n", namespace, "--timeout=90s")
