@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,12 +44,14 @@ class EmulatorProcess:
 
     @classmethod
     def start(cls, workdir: Path, *, create_seconds: float = 3, delete_seconds: float = 6,
-              scale_seconds: float = 3, state_file: Path | None = None) -> EmulatorProcess:
+              scale_seconds: float = 3, state_file: Path | None = None,
+              extra_args: Sequence[str] = ()) -> EmulatorProcess:
         log = workdir / "emulator.log"
         args = [console_script(), "emulator", "--port", "0", "--create-seconds", str(create_seconds),
                 "--delete-seconds", str(delete_seconds), "--scale-seconds", str(scale_seconds)]
         if state_file is not None:
             args += ["--state-file", str(state_file)]
+        args += list(extra_args)
         with log.open("a") as stderr:
             process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True)
         assert process.stdout is not None

@@ -71,6 +71,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="persist pools to this JSON file, and load them from it at start",
     )
+    parser.add_argument(
+        "--max-recorded-requests",
+        type=int,
+        default=EmulatorConfig.max_recorded_requests,
+        help=f"how many requests /_emulator/requests keeps, oldest dropped first "
+        f"(default {EmulatorConfig.max_recorded_requests}; benchmarks raise it)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level for stderr (default INFO)")
 
 
@@ -82,6 +89,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     for value in (args.create_seconds, args.delete_seconds, args.scale_seconds):
         if value < 0:
             raise SystemExit("modelarts-operator emulator: durations must not be negative")
+    if args.max_recorded_requests < 1:
+        raise SystemExit("modelarts-operator emulator: --max-recorded-requests must be at least 1")
     return EmulatorConfig(
         project_id=args.project_id,
         credentials=dict(zip(access_keys, secret_keys, strict=True)),
@@ -92,6 +101,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
             scale_seconds=args.scale_seconds,
         ),
         state_file=args.state_file,
+        max_recorded_requests=args.max_recorded_requests,
     )
 
 
