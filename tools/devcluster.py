@@ -358,8 +358,14 @@ class DevCluster:
     def stop(self, grace: float = 10.0) -> None:
         """Terminate every process group (SIGTERM, then SIGKILL), remove etcd's tmpfs data. Idempotent."""
         # Reverse start order: the apiserver and controller-manager go before the etcd they depend on.
+        survivors: list[str] = []
         for name, (pid, binary) in reversed(list(self._state.processes.items())):
-            self._terminate(name, pid, binary, grace)
+            try:
+                self._terminate(name, pid, binary, grace)
+            except DevClusterError as exc:  # keep going: stop the others anyway
+                survivors.append(str(exc))
+        if survivors:  # keep the state file so a later `down` can retry
+            raise DevClusterError("; ".join(survivors))
         shutil.rmtree(self._state.etcd_data_dir, ignore_errors=True)
         (self.workdir / STATE_FILE).unlink(missing_ok=True)
 

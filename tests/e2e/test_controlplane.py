@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import socket
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from kube import Kubectl, KubectlError, redact, wait_for
 
-from devcluster import REPO_ROOT, Binaries, DevCluster, read_versions
+from devcluster import REPO_ROOT, Binaries, DevCluster, DevClusterError, read_versions
 
 GROUP = "harness.e2e.example.com"
 CRD = {
@@ -242,3 +243,29 @@ def test_processes_die_with_a_killed_owner(tmp_path: Path, controlplane_binaries
         wait_for(lambda: not any(_pid_running(p) for p in pids.values()), timeout=30, what="orphans to exit")
     finally:
         cluster.stop()  # removes the tmpfs data dir the killed owner could not
+
+
+def test_startup_failure_reports_the_log_tail_and_cleans_up(tmp_path: Path, controlplane_binaries: Binaries) -> None:
+    broken = tmp_path / "kube-apiserver"
+    broken.write_text("#!/bin/sh\necho 'fake apiserver: refusing to start' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    bins = dataclasses.replace(controlplane_binaries, kube_apiserver=broken)
+    workdir = tmp_path / "broken"
+    before = set(Path("/dev/shm").glob("devcluster-etcd-*"))
+
+    with pytest.raises(DevClusterError) as failure:
+        DevCluster.start(workdir, binaries=bins, timeout=60)
+
+    assert "kube-apiserver exited with code 3" in str(failure.value)
+    assert "fake apiserver: refusing to start" in str(failure.value)
+    assert not (workdir / "devcluster.json").exists()
+    # Every process the harness spawns runs with the workdir as its cwd.
+    assert not [p for p in Path("/proc").glob("[0-9]*") if _cwd(p) == workdir], "a process was left running"
+    assert set(Path("/dev/shm").glob("devcluster-etcd-*")) <= before, "etcd data left on tmpfs"
+
+
+def _cwd(proc: Path) -> Path | None:
+    try:
+        return Path(os.readlink(proc / "cwd"))
+    except OSError:
+        return None
