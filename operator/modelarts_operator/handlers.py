@@ -211,8 +211,12 @@ async def report_configuration_error(sink: KopfSink, obj: PoolObject, condition:
 
 
 @kopf.on.event(*RESOURCE)
-def modelartspool_event(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
-    """Wake the object's loop when its spec or annotations move (kopf delivers the change to the daemon's body)."""
+async def modelartspool_event(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
+    """Wake the object's loop when its spec or annotations move (kopf delivers the change to the daemon's body).
+
+    ``async`` on purpose: kopf runs plain ``def`` handlers in a thread pool, and ``asyncio.Event.set()`` from
+    another thread is not thread-safe (the sleeping daemon is only woken whenever the loop next happens to wake).
+    """
     runtime = memo.runtimes.peek(uid)
     if runtime is not None and body.metadata.get("generation") != runtime.seen_generation:
         runtime.wake.set()

@@ -68,3 +68,21 @@ def test_routine_kopf_lines_become_debug() -> None:
     log_filter.filter(routine)
     assert routine.levelno == logging.DEBUG
     assert log_filter.filter(real) and real.levelno == logging.ERROR
+
+
+async def test_spec_change_wakes_the_daemon_on_the_loop() -> None:
+    """kopf runs a plain ``def`` handler in a worker thread, where ``asyncio.Event.set()`` is unsafe and does not
+    wake the loop; the event handler must be a coroutine so kopf awaits it on the loop itself."""
+    import asyncio
+    import inspect
+
+    from modelarts_operator.handlers import modelartspool_event
+
+    assert inspect.iscoroutinefunction(modelartspool_event)
+    runtimes = ObjectRuntimes()
+    runtime = runtimes.get("uid-1")
+    runtime.seen_generation = 1
+    waiter = asyncio.ensure_future(runtime.wake.wait())
+    obj = kopf.Body({"metadata": {"uid": "uid-1", "generation": 2}})
+    await modelartspool_event(body=obj, uid="uid-1", memo=kopf.Memo(runtimes=runtimes))
+    await asyncio.wait_for(waiter, timeout=1)
