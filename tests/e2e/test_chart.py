@@ -298,6 +298,12 @@ def test_deletion_protection_refuses_then_allows(
     assert kubectl.json("get", "mapool", "keep-me", "-n", namespace)["metadata"].get("deletionTimestamp") is None
     # An unprotected pool next to it is not affected.
     kubectl("delete", "mapool", "free-me", "-n", namespace, "--timeout=30s")
+    # Nor do bulk deletions get around it: `--all`, and a DELETE of the collection (what namespace deletion uses).
+    assert kubectl("delete", "mapool", "--all", "-n", namespace, "--wait=false", check=False).returncode != 0
+    collection = f"/apis/modelarts.operator.dev/v1alpha1/namespaces/{namespace}/modelartspools"
+    bulk = kubectl("delete", "--raw", collection, check=False)
+    assert bulk.returncode != 0 and "deletionProtection" in bulk.stderr
+    assert kubectl.json("get", "mapool", "keep-me", "-n", namespace)["metadata"].get("deletionTimestamp") is None
 
     kubectl("patch", "mapool", "keep-me", "-n", namespace, "--type", "merge",
             "-p", '{"spec":{"deletionProtection":false}}')
