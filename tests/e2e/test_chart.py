@@ -56,6 +56,7 @@ class Release:
     name: str
     namespace: str
     service_account: str
+    output: str = ""
 
     @property
     def subject(self) -> str:
@@ -88,8 +89,8 @@ def crd(kubectl: Kubectl) -> str:
 def install(helm: Helm, kubectl: Kubectl, *values: str) -> Release:
     name = f"mao-{short_id()}"
     namespace = f"{name}-system"
-    helm("install", name, str(CHART), "--namespace", namespace, "--create-namespace", *values)
-    return Release(name=name, namespace=namespace, service_account=f"{name}-modelarts-operator")
+    output = helm("install", name, str(CHART), "--namespace", namespace, "--create-namespace", *values).stdout
+    return Release(name=name, namespace=namespace, service_account=f"{name}-modelarts-operator", output=output)
 
 
 def uninstall(helm: Helm, kubectl: Kubectl, release: Release) -> None:
@@ -274,6 +275,9 @@ def test_helm_install_creates_the_hardened_release(kubectl: Kubectl, release: Re
     kubectl("get", "serviceaccount", release.service_account, "-n", release.namespace)
     kubectl("get", "service", f"{release.name}-modelarts-operator-metrics", "-n", release.namespace)
     kubectl("get", "validatingadmissionpolicybinding", f"{release.name}-modelarts-operator-deletion-protection")
+    notes = release.output.split("NOTES:", 1)[1]
+    assert f"rollout status deployment/{release.name}-modelarts-operator" in notes
+    assert "Watching: the whole cluster." in notes and "Before `helm uninstall`" in notes
 
 
 def test_deletion_protection_refuses_then_allows(
