@@ -297,6 +297,12 @@ class DevCluster:
         """Every loopback port the cluster listens on (apiserver, etcd client and peer)."""
         return [int(url.rsplit(":", 1)[1].rstrip("/")) for url in self._listen_urls()]
 
+    def is_running(self) -> bool:
+        """True while every process of the cluster is alive (whichever process started it)."""
+        return bool(self._state.processes) and all(
+            _pid_alive(pid, binary) for pid, binary in self._state.processes.values()
+        )
+
     def env(self) -> dict[str, str]:
         """os.environ plus KUBECONFIG and a PATH that finds the venv's kubectl and the cached helm first."""
         env = dict(os.environ)
@@ -329,7 +335,12 @@ class DevCluster:
         workdir = workdir.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         if (workdir / STATE_FILE).exists():
-            raise DevClusterError(f"{workdir} already holds a cluster; run `devcluster.py down --dir {workdir}`")
+            previous = cls.attach(workdir)
+            if previous.is_running():
+                raise DevClusterError(
+                    f"{workdir} already holds a running cluster; run `devcluster.py down --dir {workdir}`"
+                )
+            previous.stop()  # stale (its owner died): clean up and reuse the directory
         generate_credentials(workdir / "certs")
         for attempt in range(3):
             cluster = cls._prepare(workdir, bins)
@@ -561,7 +572,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             sys.stdout.write(cluster.export_lines())
         elif args.command == "env":
-            sys.stdout.write(DevCluster.attach(args.dir).export_lines())
+            cluster = DevCluster.attach(args.dir)
+            if not cluster.is_running():
+                raise DevClusterError(f"the cluster in {args.dir} is not running; `down` then `up` again")
+            sys.stdout.write(cluster.export_lines())
         else:
             with contextlib.suppress(DevClusterError):
                 DevCluster.attach(args.dir).stop()

@@ -194,6 +194,8 @@ def test_cli_up_env_down_from_separate_processes(tmp_path: Path, controlplane_bi
     assert not any(_port_open(port) for port in cluster.ports)
     cli("down")  # idempotent
     assert not os.path.exists(workdir / "devcluster.json")
+    env_after = subprocess.run([sys.executable, script, "env", "--dir", str(workdir)], capture_output=True, text=True)
+    assert env_after.returncode == 1 and "no cluster" in env_after.stderr
 
 
 def test_kubeconfig_works_for_the_python_client(controlplane: DevCluster) -> None:
@@ -241,8 +243,13 @@ def test_processes_die_with_a_killed_owner(tmp_path: Path, controlplane_binaries
         owner.wait()
     try:
         wait_for(lambda: not any(_pid_running(p) for p in pids.values()), timeout=30, what="orphans to exit")
+        assert not cluster.is_running()
+        # The dead cluster's state is stale: a new start in the same directory cleans it up and proceeds.
+        with DevCluster.start(workdir, controller_manager=False, binaries=controlplane_binaries) as again:
+            assert again.is_running()
+            assert not cluster.etcd_data_dir.exists(), "the dead cluster's tmpfs data was not removed"
     finally:
-        cluster.stop()  # removes the tmpfs data dir the killed owner could not
+        cluster.stop()  # no-op when the restart above cleaned up; otherwise frees the tmpfs data
 
 
 def test_startup_failure_reports_the_log_tail_and_cleans_up(tmp_path: Path, controlplane_binaries: Binaries) -> None:
