@@ -48,9 +48,12 @@ class Kubectl:
     env: Mapping[str, str]
 
     def __call__(
-        self, *args: str, check: bool = True, stdin: str | None = None, timeout: float = 60.0
+        self, *args: str, check: bool = True, stdin: str | None = None, timeout: float = 180.0
     ) -> subprocess.CompletedProcess[str]:
-        """Run kubectl; with ``check`` a non-zero exit raises :class:`KubectlError` carrying stderr."""
+        """Run kubectl; with ``check`` a non-zero exit raises :class:`KubectlError` carrying stderr.
+
+        ``timeout`` is a backstop above any ``--timeout`` given to kubectl itself, so its own message wins.
+        """
         cmd = [str(self.binary), f"--kubeconfig={self.kubeconfig}", *args]
         result = subprocess.run(
             cmd, input=stdin, capture_output=True, text=True, timeout=timeout, env=dict(self.env), check=False
