@@ -223,6 +223,7 @@ def test_rendered_rbac_cluster_wide_vs_namespaced(helm: Helm) -> None:
 def test_uninstall_guard_job_runs_the_tested_script(helm: Helm) -> None:
     (job,) = kinds(helm.template("--set", "watchNamespaces={team-a}"))["Job"]
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
+    assert job["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "Skip", "never run by an Argo CD sync"
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["python", "-c"]
     assert container["args"] == [GUARD_SCRIPT.read_text(), "team-a"]
