@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 lint: venv
-	$(BIN)/ruff check operator tests tools
+	$(BIN)/ruff check operator tests tools bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -58,6 +58,11 @@ lock: venv
 		--no-emit-find-links --output-file requirements.lock pyproject.toml
 
 test: lint test-unit test-integration test-e2e
+
+# Benchmarks (not part of `make test`; ~30 min): control plane + emulator + operator, deletion / restart / steady
+# scenarios, results in bench/results/latest.json. `ARGS=--quick` for a two-minute trial run.
+bench: venv controlplane
+	$(BIN)/python bench/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
