@@ -219,6 +219,9 @@ def test_rendered_rbac_cluster_wide_vs_namespaced(helm: Helm) -> None:
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["MODELARTS_NAMESPACES"] == "team-a,team-b"
 
+    no_secrets = kinds(helm.template("--set", "rbac.readCredentialsSecrets=false"))
+    assert not any("secrets" in r["resources"] for role in no_secrets["ClusterRole"] for r in role["rules"])
+
 
 def test_uninstall_guard_job_runs_the_tested_script(helm: Helm) -> None:
     (job,) = kinds(helm.template("--set", "watchNamespaces={team-a}"))["Job"]

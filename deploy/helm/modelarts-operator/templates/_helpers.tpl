@@ -76,6 +76,7 @@ watches. Keep in step with the operator's API calls: the e2e test runs the opera
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]
+{{- if .Values.rbac.readCredentialsSecrets }}
 # The Secret named in spec.credentialsSecretRef, read by name: "get" only, never "list" or "watch".
 - apiGroups: [""]
   resources: ["secrets"]
@@ -83,4 +84,5 @@ watches. Keep in step with the operator's API calls: the e2e test runs the opera
   {{- with .Values.rbac.credentialsSecretNames }}
   resourceNames: {{ toJson . }}
   {{- end }}
+{{- end }}
 {{- end }}
