@@ -431,24 +431,27 @@ OPERATOR_WRITTEN = importlib.util.find_spec("modelarts_operator.handlers") is no
 
 
 @pytest.mark.skipif(not OPERATOR_WRITTEN, reason="the operator (modelarts_operator.handlers) is not written yet")
+@pytest.mark.parametrize("mode", ["namespaced", "cluster-wide"])
 def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
-    helm: Helm, kubectl: Kubectl, crd: str, tmp_path: Path, make_namespace: Namespaces
+    helm: Helm, kubectl: Kubectl, crd: str, tmp_path: Path, make_namespace: Namespaces, mode: str
 ) -> None:
-    """The operator process with the chart's ServiceAccount token (namespaced release, so it sees only its
-    namespace): a permission the chart lacks shows up as a 403 in its log or a scenario that never finishes."""
+    """The operator process with the chart's ServiceAccount token, configured as the chart configures it for
+    each RBAC mode: a permission the chart lacks shows up as a 403 in its log or a scenario that never ends."""
     from stack import EmulatorProcess, OperatorProcess
 
     watched = make_namespace("pools")
-    scoped = install(helm, kubectl, "--set", f"watchNamespaces={{{watched}}}",
-                     "--set", "deletionProtection.enabled=false", "--set", "uninstallGuard.enabled=false")
+    values = ["--set", "deletionProtection.enabled=false", "--set", "uninstallGuard.enabled=false"]
+    settings = {"region": "cn-north-4", "transition_poll_seconds": "0.5"}
+    if mode == "namespaced":
+        values += ["--set", f"watchNamespaces={{{watched}}}"]
+        settings["namespaces"] = watched
+    scoped = install(helm, kubectl, *values)
     emulator = EmulatorProcess.start(tmp_path, create_seconds=2, delete_seconds=3, scale_seconds=1)
     operator: OperatorProcess | None = None
     try:
         sa = service_account_kubectl(kubectl, scoped, tmp_path / "sa.kubeconfig")
         base_env = {k: v for k, v in sa.env.items() if not k.startswith(("MODELARTS_", "KUBERNETES_SERVICE"))}
-        operator = OperatorProcess.configure(tmp_path, sa.kubeconfig, emulator, base_env=base_env,
-                                             namespaces=watched, region="cn-north-4",
-                                             transition_poll_seconds="0.5")
+        operator = OperatorProcess.configure(tmp_path, sa.kubeconfig, emulator, base_env=base_env, **settings)
         operator.start()
 
         kubectl("create", "secret", "generic", "modelarts-credentials", "-n", watched,
