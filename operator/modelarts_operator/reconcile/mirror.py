@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelarts_operator.modelarts.models import Pool, ResourceStatusItem
+from modelarts_operator.modelarts import models
 from modelarts_operator.reconcile import conditions as c
 from modelarts_operator.resource.status import (
     CloudMetadata,
@@ -18,21 +18,24 @@ from modelarts_operator.resource.status import (
 
 NODE_STATES = ("creating", "available", "abnormal", "deleting")
 # Phases in which nothing is moving: the pool is polled slowly.
-STABLE_PHASES = frozenset({"Running", "Abnormal", "Error", "CreationFailed", "ScalingFailed"})
-TRANSIENT_SCOPE_STATES = frozenset({"Enabling", "Disabling"})
-TRANSIENT_DRIVER_STATES = frozenset({"Creating", "Upgrading"})
+STABLE_PHASES = frozenset({
+    models.PoolPhase.RUNNING, models.PoolPhase.ABNORMAL, models.PoolPhase.ERROR,
+    models.PoolPhase.CREATION_FAILED, models.PoolPhase.SCALING_FAILED,
+})
+TRANSIENT_SCOPE_STATES = frozenset({models.ScopeState.ENABLING, models.ScopeState.DISABLING})
+TRANSIENT_DRIVER_STATES = frozenset({models.DriverPhase.CREATING, models.DriverPhase.UPGRADING})
 
 
-def _resource_state(item: ResourceStatusItem) -> ResourceState:
+def _resource_state(item: models.ResourceStatusItem) -> ResourceState:
     return ResourceState.model_validate(item.to_wire())
 
 
-def node_totals(pool: Pool) -> NodeTotals:
+def node_totals(pool: models.Pool) -> NodeTotals:
     resources = pool.status.resources
     return NodeTotals(**{state: sum(item.count for item in getattr(resources, state)) for state in NODE_STATES})
 
 
-def mirrored_status(pool: Pool) -> dict[str, Any]:
+def mirrored_status(pool: models.Pool) -> dict[str, Any]:
     """The ``status`` fields that mirror the pool, as wire JSON. Absent cloud fields are ``None`` so that a
     merge-patch removes what the cloud no longer reports."""
     status = pool.status
@@ -69,7 +72,7 @@ def mirrored_status(pool: Pool) -> dict[str, Any]:
     }
 
 
-def in_transition(pool: Pool) -> bool:
+def in_transition(pool: models.Pool) -> bool:
     """True while something is moving (creation, scaling, driver or scope changes, deletion)."""
     status = pool.status
     if status.phase not in STABLE_PHASES:
@@ -83,7 +86,7 @@ def in_transition(pool: Pool) -> bool:
     return any(d is not None and d.state in TRANSIENT_DRIVER_STATES for d in drivers)
 
 
-def readiness(pool: Pool) -> tuple[bool, str, str]:
+def readiness(pool: models.Pool) -> tuple[bool, str, str]:
     """(ready, reason, message) of the Ready condition for what the pool shows."""
     phase = pool.status.phase
     totals = node_totals(pool)

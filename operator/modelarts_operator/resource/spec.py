@@ -12,6 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The wire enums of the ModelArts API are the schema's enums: one list of allowed values, not two.
+from modelarts_operator.modelarts.models import PoolScope, PoolType, UpdateStrategy
+
 # ModelArts display names (label ``os.modelarts/name``): 4-32 chars, lowercase letters, digits and hyphens.
 DISPLAY_NAME_PATTERN = r"^[a-z][a-z0-9-]*[a-z0-9]$"
 # Kubernetes resource names are DNS subdomains; Secret names too.
@@ -41,22 +44,6 @@ class SpecModel(BaseModel):
 class DeletionPolicy(StrEnum):
     DELETE = "Delete"
     RETAIN = "Retain"
-
-
-class PoolType(StrEnum):
-    DEDICATE = "Dedicate"
-    LOGICAL = "Logical"
-
-
-class ScopeType(StrEnum):
-    TRAIN = "Train"
-    INFER = "Infer"
-    NOTEBOOK = "Notebook"
-
-
-class UpdateStrategy(StrEnum):
-    FORCE = "force"
-    IDLE = "idle"
 
 
 class ImageType(StrEnum):
@@ -288,7 +275,7 @@ class ModelArtsPoolSpec(SpecModel):
         description="Dedicate: a physical pool with its own network and drivers. Logical: no network of its "
         "own, faster to create. Immutable once the pool exists.",
     )
-    scope: list[ScopeType] | None = Field(
+    scope: list[PoolScope] | None = Field(
         default=None,
         description="Job types the pool serves: Train, Infer, Notebook (at least one).",
         min_length=1,
