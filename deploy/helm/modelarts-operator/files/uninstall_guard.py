@@ -9,6 +9,7 @@ pools, stuck with nobody to finish the deletion. Uses the pod's ServiceAccount, 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from kubernetes import client, config
 
@@ -24,26 +25,24 @@ FIX = (
 def remaining(namespaces: list[str]) -> list[str]:
     """``namespace/name`` of every ModelArtsPool that still needs the operator to be deleted."""
     api = client.CustomObjectsApi()
-    items: list[dict[str, object]] = []
-    if namespaces:
-        for namespace in namespaces:
-            items += api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
-    else:
-        items = api.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
-    left = []
-    for item in items:
-        meta = item["metadata"]
-        assert isinstance(meta, dict)
-        if FINALIZER in (meta.get("finalizers") or []):
-            left.append(f"{meta['namespace']}/{meta['name']}")
-    return sorted(left)
+    pages: list[Any] = (  # the client declares its return type as plain object
+        [api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL) for namespace in namespaces]
+        if namespaces
+        else [api.list_cluster_custom_object(GROUP, VERSION, PLURAL)]
+    )
+    items = [item for page in pages for item in page["items"]]
+    return sorted(
+        f"{item['metadata']['namespace']}/{item['metadata']['name']}"
+        for item in items
+        if FINALIZER in (item["metadata"].get("finalizers") or [])
+    )
 
 
 def main(argv: list[str]) -> int:
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()
+        config.load_kube_config()  # type: ignore[no-untyped-call]
     left = remaining(argv)
     if not left:
         print("uninstall guard: no ModelArtsPool left; uninstalling is safe")
