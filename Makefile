@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 lint: venv
-	$(BIN)/ruff check operator tests tools bench
+	$(BIN)/ruff check operator tests tools bench deploy
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
