@@ -7,7 +7,8 @@
 --   Progressing  no status yet, creating, scaling, updating, retrying a transient error, or deleting (with the
 --                nodes left and when the deletion was requested)
 --   Degraded     a terminal Synced=False (the spec or the request is wrong: a human has to change something),
---                the pool itself Abnormal or in Error, or a deletion that stalled (DeletionStalled)
+--                an adopted pool that does not exist, the pool itself Abnormal or in Error, or a deletion that
+--                stalled (DeletionStalled)
 --
 -- Argo CD runs this in a sandbox without os.time(), so "elapsed" is given as the request time and the number of
 -- DELETE attempts rather than a computed duration.
@@ -136,6 +137,15 @@ end
 if synced ~= nil and synced.status == "False" and terminal_sync_reasons[synced.reason] then
   hs.status = "Degraded"
   hs.message = describe(synced)
+  return hs
+end
+
+-- An adopted pool (spec.poolName) that ModelArts does not have: the operator never creates one in its place,
+-- so only a human can fix it. (A pool this object created and someone deleted is simply created again.)
+if synced ~= nil and synced.status == "False" and synced.reason == "PoolNotFound" and
+    obj.spec ~= nil and obj.spec.poolName ~= nil then
+  hs.status = "Degraded"
+  hs.message = describe(synced) .. " (spec.poolName " .. obj.spec.poolName .. " names no existing pool)"
   return hs
 end
 

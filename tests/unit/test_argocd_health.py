@@ -68,6 +68,7 @@ def test_every_state_the_brief_names_is_covered() -> None:
         "Synced", "Updating", "Drifted", "InvalidSpec", "InvalidRequest", "Unauthorized", "Throttled",
         "CloudError", "AdoptionConflict", "DisplayNameTaken",
         "DeletionRequested", "DeletionInProgress", "DeletionStalled",
+        "PoolGone", "PoolNotFound", "MalformedResponse",
     } <= reasons  # fmt: skip
 
 
