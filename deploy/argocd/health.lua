@@ -180,5 +180,9 @@ local why = ready ~= nil and describe(ready) or describe(synced)
 if synced ~= nil and synced.status == "False" and (ready == nil or synced.reason ~= ready.reason) then
   why = why .. "; " .. describe(synced)
 end
-hs.message = why .. " (" .. node_summary(status.nodes) .. ")"
+-- The operator's message often counts the nodes already; do not say it twice.
+if string.find(why, " available", 1, true) == nil then
+  why = why .. " (" .. node_summary(status.nodes) .. ")"
+end
+hs.message = why
 return hs
