@@ -425,6 +425,26 @@ def test_uninstall_guard_refuses_while_pools_hold_the_finalizer(
     kubectl("delete", "mapool", "held", "-n", namespace, "--timeout=30s")
 
 
+HEALTH_LUA = REPO_ROOT / "deploy" / "argocd" / "health.lua"
+
+
+def argocd_health(obj: dict[str, Any]) -> str:
+    """deploy/argocd/health.lua's verdict on a live object (as tests/unit/test_argocd_health.py runs it)."""
+    from lupa import lua51
+
+    runtime = lua51.LuaRuntime(register_eval=False, register_builtins=False)
+
+    def to_lua(value: Any) -> Any:
+        if isinstance(value, dict):
+            return runtime.table_from({k: to_lua(v) for k, v in value.items()})
+        if isinstance(value, list):
+            return runtime.table_from([to_lua(v) for v in value])
+        return value
+
+    runtime.globals().obj = to_lua(obj)
+    return str(runtime.execute(HEALTH_LUA.read_text())["status"])
+
+
 # -- the operator, with the chart's ServiceAccount ------------------------------------------------------------
 
 OPERATOR_WRITTEN = importlib.util.find_spec("modelarts_operator.handlers") is not None
@@ -476,6 +496,7 @@ def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
 
         obj = wait_for(ready, timeout=90, what="Ready=True (the operator log is in the captured stdout)")
         assert FINALIZER in obj["metadata"]["finalizers"]
+        assert argocd_health(obj) == "Healthy"
         assert obj["status"]["poolName"]
         events = kubectl.json("get", "events", "-n", watched, "--field-selector",
                               "involvedObject.name=chart-e2e")["items"]
@@ -483,11 +504,17 @@ def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
 
         kubectl("delete", "mapool", "chart-e2e", "-n", watched, "--wait=false")
 
+        verdicts: set[str] = set()
+
         def gone() -> bool:
             healthy_and_permitted()
-            return kubectl("get", "mapool", "chart-e2e", "-n", watched, check=False).returncode != 0
+            result = kubectl("get", "mapool", "chart-e2e", "-n", watched, "-o", "json", check=False)
+            if result.returncode == 0:
+                verdicts.add(argocd_health(json.loads(result.stdout)))
+            return result.returncode != 0
 
         wait_for(gone, timeout=90, what="the object to be released after its pool is gone")
+        assert verdicts == {"Progressing"}, "Argo CD must show a deletion in progress as Progressing"
         with urllib.request.urlopen(f"{emulator.url}/_emulator/pools", timeout=10) as response:  # noqa: S310
             assert json.load(response)["pools"] == [], "the cloud pool must be gone too"
         log = running.log.read_text(errors="replace")
