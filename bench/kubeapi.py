@@ -81,6 +81,7 @@ class Write:
     kind: str  # ADDED, MODIFIED, DELETED
     key: str  # namespace/name
     status_changed: bool
+    deleting: bool = False  # the object carries a deletionTimestamp (the API server has marked it)
 
 
 @dataclass
@@ -150,7 +151,8 @@ class WriteLog:
         else:
             self._status[key] = status
         with self._lock:
-            self.writes.append(Write(at=time.time(), kind=kind, key=key, status_changed=changed))
+            self.writes.append(Write(at=time.time(), kind=kind, key=key, status_changed=changed,
+                                     deleting=bool(obj["metadata"].get("deletionTimestamp"))))
 
 
 def _key(obj: dict[str, Any]) -> str:

@@ -85,11 +85,15 @@ def deletion(stack: Stack, namespace: str, n: int, delete_seconds: float) -> dic
     calls = [c for c in stack.control.calls() if c.at >= sent]
     writes = stack.writes.since(sent)
     gone_at = {w.key: w.at for w in writes if w.kind == "DELETED"}
+    marked_at: dict[str, float] = {}  # when the watch showed the object's deletionTimestamp first
+    for write in writes:
+        if write.deleting:
+            marked_at.setdefault(write.key, write.at)
     by_pool: dict[str | None, list[Call]] = defaultdict(list)
     for call in calls:
         by_pool[call.pool_name].append(call)
 
-    reaction, lag, per_pool_calls, per_pool_gets = [], [], [], []
+    reaction, reaction_marked, lag, per_pool_calls, per_pool_gets = [], [], [], [], []
     missing: list[str] = []
     for key, pool in pool_of.items():
         mine = by_pool.get(pool, [])
@@ -99,6 +103,8 @@ def deletion(stack: Stack, namespace: str, n: int, delete_seconds: float) -> dic
             missing.append(key)
             continue
         reaction.append(deletes[0].at - sent)
+        if key in marked_at:
+            reaction_marked.append(deletes[0].at - marked_at[key])
         vanished = accepted[0].at + delete_seconds  # the emulator answers 404 from this moment on
         lag.append(gone_at[key] - vanished)
         per_pool_calls.append(len(mine))
@@ -109,6 +115,10 @@ def deletion(stack: Stack, namespace: str, n: int, delete_seconds: float) -> dic
         "delete_seconds": delete_seconds,
         "wall_seconds": round(took, 1),
         "reaction_seconds": distribution(reaction),
+        # The same, from the moment the API server marked each object (what the operator can react to): the
+        # difference is the API server's own time to mark n objects.
+        "reaction_from_mark_seconds": distribution(reaction_marked),
+        "api_server_mark_seconds": distribution(t - sent for t in marked_at.values()),
         "completion_lag_seconds": distribution(lag),
         "api_calls_per_pool": distribution(per_pool_calls),
         "gets_per_pool": distribution(per_pool_gets),
@@ -149,6 +159,9 @@ def wait_settled(stack: Stack, since: float, quiet: float, pools: set[str], time
 def restart(stack: Stack, namespace: str, n: int) -> dict[str, Any]:
     stack.log(f"restart: operator restarted (SIGTERM, start) with {n} Running pools")
     pools = {i["status"]["poolName"] for i in stack.kube.pools(namespace)}
+    assert stack.operator.process is not None
+    # The process being replaced created these pools (and ran the deletion scenarios before): its peak memory.
+    before = memory_mb(stack.operator.process.pid)
     stack.operator.stop()
     stack.control.clear_calls()
     started = time.time()
@@ -173,6 +186,7 @@ def restart(stack: Stack, namespace: str, n: int) -> dict[str, Any]:
         "status_writes": sum(1 for w in writes if w.status_changed),
         "object_writes": sum(1 for w in writes if w.kind == "MODIFIED"),
         "rate": rate_check(calls, stack.settings["rate_limit"], stack.settings["rate_burst"]),
+        "replaced_process_peak_rss_mb": before["peak_rss_mb"],
     }
     stack.log(f"  settled in {result['settled_seconds']}s, {len(calls)} calls, {result['status_writes']} status writes")
     return result
