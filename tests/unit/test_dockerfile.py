@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tomllib
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,29 @@ def test_dockerignore_keeps_local_state_out_of_the_context() -> None:
     allowed = {line[1:].rstrip("/") for line in rules if line.startswith("!")}
     # Exactly what the Dockerfile copies.
     assert allowed == {"pyproject.toml", "README.md", "requirements.lock", "operator"}
+
+
+def test_lock_is_closed_under_dependencies() -> None:
+    """Every dependency of every locked package is locked too: the image installs with --no-deps, so a missing
+    transitive dependency would only show as an ImportError at run time. Walks the installed distributions'
+    metadata (this venv runs the image's Python 3.11 on Linux, so markers evaluate alike)."""
+    pins = locked_versions()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pending = [Requirement(spec) for spec in project["dependencies"]]
+    seen: set[str] = set()
+    missing: set[str] = set()
+    while pending:
+        requirement = pending.pop()
+        name = canonicalize_name(requirement.name)
+        if name not in pins:
+            missing.add(name)
+            continue
+        if name in seen:
+            continue
+        seen.add(name)
+        for spec in metadata.requires(requirement.name) or []:
+            child = Requirement(spec)
+            extras = requirement.extras or {""}
+            if child.marker is None or any(child.marker.evaluate({"extra": extra}) for extra in extras):
+                pending.append(child)
+    assert not missing, f"not in requirements.lock: {sorted(missing)}; run `make lock`"
