@@ -11,6 +11,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -45,6 +46,11 @@ class Helm:
         if check and result.returncode != 0:
             raise AssertionError(f"helm {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
         return result
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """Run helm in the background (for a command that waits on something the test must do)."""
+        return subprocess.Popen([str(self.binary), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=self.env)
 
     def template(self, *args: str, namespace: str = "modelarts-system") -> list[dict[str, Any]]:
         out = self("template", "modelarts-operator", str(CHART), "--namespace", namespace, *args).stdout
@@ -443,6 +449,70 @@ def argocd_health(obj: dict[str, Any]) -> str:
 
     runtime.globals().obj = to_lua(obj)
     return str(runtime.execute(HEALTH_LUA.read_text())["status"])
+
+
+def act_as_kubelet_for_guard(kubectl: Kubectl, sa: Kubectl, release: Release, previous_uid: str | None) -> str:
+    """This control plane has no node: run the guard Job's container command on the host, with the chart's
+    ServiceAccount, and report its outcome in the Job's status as the job controller would. Returns the Job's uid."""
+    name = f"{release.name}-modelarts-operator-uninstall-guard"
+
+    def fresh_job() -> dict[str, Any] | None:
+        result = kubectl("get", "job", name, "-n", release.namespace, "-o", "json", check=False)
+        job: dict[str, Any] | None = json.loads(result.stdout) if result.returncode == 0 else None
+        return job if job and job["metadata"]["uid"] != previous_uid else None
+
+    job = wait_for(fresh_job, timeout=30, what="helm to create the pre-delete guard Job")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-c"]
+    env = {k: v for k, v in sa.env.items() if not k.startswith("KUBERNETES_SERVICE")}
+    env["KUBECONFIG"] = str(sa.kubeconfig)
+    run = subprocess.run([sys.executable, "-c", *container["args"]], capture_output=True, text=True, env=env,
+                         timeout=60, check=False)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    stamp = {"status": "True", "lastTransitionTime": now, "lastProbeTime": now}
+    if run.returncode == 0:
+        status = {"startTime": now, "completionTime": now, "succeeded": 1,
+                  "conditions": [{"type": "SuccessCriteriaMet", **stamp}, {"type": "Complete", **stamp}]}
+    else:
+        failed = {"reason": "BackoffLimitExceeded", "message": run.stdout[-500:]}
+        status = {"startTime": now, "failed": 1,
+                  "conditions": [{"type": "FailureTarget", **stamp, **failed}, {"type": "Failed", **stamp, **failed}]}
+    kubectl("patch", "job", name, "-n", release.namespace, "--subresource=status", "--type", "merge",
+            "-p", json.dumps({"status": status}))
+    return str(job["metadata"]["uid"])
+
+
+def test_helm_uninstall_is_refused_by_the_guard_until_the_pools_are_gone(
+    helm: Helm, kubectl: Kubectl, crd: str, tmp_path: Path, make_namespace: Namespaces
+) -> None:
+    """The whole Helm path: helm runs the pre-delete Job before deleting anything, and its verdict decides."""
+    guarded = install(helm, kubectl, "--set", "deletionProtection.enabled=false")
+    try:
+        namespace = make_namespace("guarded")
+        held = pool("held", namespace, deletionPolicy="Retain")
+        held["metadata"]["finalizers"] = [FINALIZER]
+        kubectl.apply(held)
+        sa = service_account_kubectl(kubectl, guarded, tmp_path / "sa.kubeconfig")
+        deployment = f"deployment/{guarded.name}-modelarts-operator"
+
+        refused = helm.start("uninstall", guarded.name, "--namespace", guarded.namespace, "--timeout", "60s")
+        first = act_as_kubelet_for_guard(kubectl, sa, guarded, None)
+        out, _ = refused.communicate(timeout=90)
+        assert refused.returncode != 0 and "uninstall-guard failed" in out, out
+        kubectl("get", deployment, "-n", guarded.namespace)  # nothing was deleted
+        kubectl("get", "serviceaccount", guarded.service_account, "-n", guarded.namespace)
+
+        kubectl("patch", "mapool", "held", "-n", namespace, "--type", "json",
+                "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]')
+        kubectl("delete", "mapool", "held", "-n", namespace, "--timeout=30s")
+        allowed = helm.start("uninstall", guarded.name, "--namespace", guarded.namespace, "--timeout", "60s")
+        act_as_kubelet_for_guard(kubectl, sa, guarded, first)
+        out, _ = allowed.communicate(timeout=90)
+        assert allowed.returncode == 0 and "uninstalled" in out, out
+        gone = kubectl("get", deployment, "-n", guarded.namespace, check=False)
+        assert gone.returncode != 0 and "NotFound" in gone.stderr
+    finally:
+        uninstall(helm, kubectl, guarded)
 
 
 # -- the operator, with the chart's ServiceAccount ------------------------------------------------------------
