@@ -111,6 +111,7 @@ def uninstall(helm: Helm, kubectl: Kubectl, release: Release) -> None:
 def release(helm: Helm, kubectl: Kubectl, crd: str) -> Iterator[Release]:
     """The chart installed with its defaults: cluster-wide RBAC, deletion protection, uninstall guard."""
     installed = install(helm, kubectl)
+    wait_until_authorized(kubectl, installed, "-n", "default")
     yield installed
     uninstall(helm, kubectl, installed)
 
@@ -337,6 +338,12 @@ def can_i(kubectl: Kubectl, release: Release, verb: str, resource: str, *scope: 
     return result.stdout.strip() == "yes"
 
 
+def wait_until_authorized(kubectl: Kubectl, release: Release, *scope: str) -> None:
+    """The RBAC authorizer reads roles from a watch cache: give a fresh install's bindings time to arrive."""
+    wait_for(lambda: can_i(kubectl, release, "list", "modelartspools.modelarts.operator.dev", *scope),
+             timeout=30, what=f"the RBAC rules of {release.name} to take effect")
+
+
 ALLOWED = [
     ("get", "modelartspools.modelarts.operator.dev"),
     ("list", "modelartspools.modelarts.operator.dev"),
@@ -387,7 +394,7 @@ def test_service_account_rbac_namespaced(
                      "--set", "rbac.credentialsSecretNames={modelarts-credentials}",
                      "--set", "deletionProtection.enabled=false", "--set", "uninstallGuard.enabled=false")
     try:
-        assert can_i(kubectl, scoped, "list", "modelartspools.modelarts.operator.dev", "-n", watched)
+        wait_until_authorized(kubectl, scoped, "-n", watched)
         assert can_i(kubectl, scoped, "get", "secrets/modelarts-credentials", "-n", watched)
         assert not can_i(kubectl, scoped, "get", "secrets/other-secret", "-n", watched)
         assert not can_i(kubectl, scoped, "list", "modelartspools.modelarts.operator.dev", "-n", other)
@@ -493,6 +500,7 @@ def test_helm_uninstall_is_refused_by_the_guard_until_the_pools_are_gone(
         held = pool("held", namespace, deletionPolicy="Retain")
         held["metadata"]["finalizers"] = [FINALIZER]
         kubectl.apply(held)
+        wait_until_authorized(kubectl, guarded, "-n", namespace)
         sa = service_account_kubectl(kubectl, guarded, tmp_path / "sa.kubeconfig")
         deployment = f"deployment/{guarded.name}-modelarts-operator"
 
@@ -545,6 +553,7 @@ def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
     emulator = EmulatorProcess.start(tmp_path, create_seconds=2, delete_seconds=3, scale_seconds=1)
     operator: OperatorProcess | None = None
     try:
+        wait_until_authorized(kubectl, scoped, "-n", watched)
         sa = service_account_kubectl(kubectl, scoped, tmp_path / "sa.kubeconfig")
         base_env = {k: v for k, v in sa.env.items() if not k.startswith(("MODELARTS_", "KUBERNETES_SERVICE"))}
         operator = OperatorProcess.configure(tmp_path, sa.kubeconfig, emulator, base_env=base_env, **settings)
