@@ -9,69 +9,39 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import subprocess
-import sys
-import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from chart_helpers import (
+    CHART,
+    CRD_FILE,
+    CRD_NAME,
+    FINALIZER,
+    FORBIDDEN,
+    GUARD_SCRIPT,
+    Helm,
+    Namespaces,
+    Release,
+    act_as_kubelet_for_guard,
+    argocd_health,
+    can_i,
+    install,
+    kinds,
+    pool,
+    run_guard,
+    service_account_kubectl,
+    uninstall,
+    wait_until_authorized,
+)
 from kube import Kubectl, wait_for
 
 from devcluster import REPO_ROOT, Binaries, DevCluster
 
-CHART = REPO_ROOT / "deploy" / "helm" / "modelarts-operator"
-CRD_FILE = REPO_ROOT / "crds" / "modelarts.operator.dev_modelartspools.yaml"
-CRD_NAME = "modelartspools.modelarts.operator.dev"
-GUARD_SCRIPT = CHART / "files" / "uninstall_guard.py"
-FINALIZER = "modelarts.operator.dev/pool-deletion"
 PATCH_HINT = "--type merge -p '{\"spec\":{\"deletionProtection\":false}}'"
-
-
-@dataclass(frozen=True)
-class Helm:
-    """helm bound to the session cluster, with its own config/cache dirs (never the user's ~/.config/helm)."""
-
-    binary: Path
-    env: dict[str, str]
-
-    def __call__(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([str(self.binary), *args], input=stdin, capture_output=True, text=True,
-                                env=self.env, timeout=120, check=False)
-        if check and result.returncode != 0:
-            raise AssertionError(f"helm {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
-        return result
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        """Run helm in the background (for a command that waits on something the test must do)."""
-        return subprocess.Popen([str(self.binary), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env=self.env)
-
-    def template(self, *args: str, namespace: str = "modelarts-system") -> list[dict[str, Any]]:
-        out = self("template", "modelarts-operator", str(CHART), "--namespace", namespace, *args).stdout
-        return [doc for doc in yaml.safe_load_all(out) if doc]
-
-
-@dataclass(frozen=True)
-class Release:
-    name: str
-    namespace: str
-    service_account: str
-    output: str = ""
-
-    @property
-    def subject(self) -> str:
-        return f"system:serviceaccount:{self.namespace}:{self.service_account}"
-
-
-def short_id() -> str:
-    return uuid.uuid4().hex[:6]
 
 
 @pytest.fixture(scope="session")
@@ -93,20 +63,6 @@ def crd(kubectl: Kubectl) -> str:
     return CRD_NAME
 
 
-def install(helm: Helm, kubectl: Kubectl, *values: str) -> Release:
-    name = f"mao-{short_id()}"
-    namespace = f"{name}-system"
-    output = helm("install", name, str(CHART), "--namespace", namespace, "--create-namespace", *values).stdout
-    return Release(name=name, namespace=namespace, service_account=f"{name}-modelarts-operator", output=output)
-
-
-def uninstall(helm: Helm, kubectl: Kubectl, release: Release) -> None:
-    # --no-hooks: the uninstall guard is a Job, and this control plane has no node to run it on (its logic is
-    # tested directly below).
-    helm("uninstall", release.name, "--namespace", release.namespace, "--no-hooks", check=False)
-    kubectl("delete", "namespace", release.namespace, "--wait=false", "--ignore-not-found", check=False)
-
-
 @pytest.fixture(scope="module")
 def release(helm: Helm, kubectl: Kubectl, crd: str) -> Iterator[Release]:
     """The chart installed with its defaults: cluster-wide RBAC, deletion protection, uninstall guard."""
@@ -116,44 +72,12 @@ def release(helm: Helm, kubectl: Kubectl, crd: str) -> Iterator[Release]:
     uninstall(helm, kubectl, installed)
 
 
-class Namespaces:
-    """Creates namespaces for one test and deletes them (with what is left in them) afterwards."""
-
-    def __init__(self, kubectl: Kubectl) -> None:
-        self._kubectl = kubectl
-        self.created: list[str] = []
-
-    def __call__(self, prefix: str) -> str:
-        name = f"{prefix}-{short_id()}"
-        self._kubectl("create", "namespace", name)
-        self.created.append(name)
-        return name
-
-
 @pytest.fixture
 def make_namespace(kubectl: Kubectl) -> Iterator[Namespaces]:
     namespaces = Namespaces(kubectl)
     yield namespaces
     for name in namespaces.created:
         kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
-
-
-def pool(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "modelarts.operator.dev/v1alpha1",
-        "kind": "ModelArtsPool",
-        "metadata": {"name": name, "namespace": namespace},
-        # No spec.region: a region in the spec selects that region's public endpoint over the operator's.
-        "spec": {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 1}],
-                 **spec},
-    }
-
-
-def kinds(docs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for doc in docs:
-        grouped.setdefault(doc["kind"], []).append(doc)
-    return grouped
 
 
 # -- lint and render ------------------------------------------------------------------------------------------
@@ -332,18 +256,6 @@ def test_deletion_protection_refuses_then_allows(
     assert gone.returncode != 0 and "NotFound" in gone.stderr
 
 
-def can_i(kubectl: Kubectl, release: Release, verb: str, resource: str, *scope: str) -> bool:
-    result = kubectl("auth", "can-i", verb, resource, f"--as={release.subject}", *scope, check=False)
-    assert result.stdout.strip() in {"yes", "no"}, result.stderr
-    return result.stdout.strip() == "yes"
-
-
-def wait_until_authorized(kubectl: Kubectl, release: Release, *scope: str) -> None:
-    """The RBAC authorizer reads roles from a watch cache: give a fresh install's bindings time to arrive."""
-    wait_for(lambda: can_i(kubectl, release, "list", "modelartspools.modelarts.operator.dev", *scope),
-             timeout=30, what=f"the RBAC rules of {release.name} to take effect")
-
-
 ALLOWED = [
     ("get", "modelartspools.modelarts.operator.dev"),
     ("list", "modelartspools.modelarts.operator.dev"),
@@ -404,19 +316,6 @@ def test_service_account_rbac_namespaced(
         uninstall(helm, kubectl, scoped)
 
 
-def service_account_kubectl(kubectl: Kubectl, release: Release, path: Path) -> Kubectl:
-    token = kubectl("create", "token", release.service_account, "-n", release.namespace,
-                    "--duration=1h").stdout.strip()
-    return kubectl.with_token(token, path)
-
-
-def run_guard(sa: Kubectl, *namespaces: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in sa.env.items() if not k.startswith("KUBERNETES_SERVICE")}
-    env["KUBECONFIG"] = str(sa.kubeconfig)
-    return subprocess.run([sys.executable, str(GUARD_SCRIPT), *namespaces], capture_output=True, text=True,
-                          env=env, timeout=60, check=False)
-
-
 def test_uninstall_guard_refuses_while_pools_hold_the_finalizer(
     kubectl: Kubectl, release: Release, tmp_path: Path, make_namespace: Namespaces
 ) -> None:
@@ -437,57 +336,6 @@ def test_uninstall_guard_refuses_while_pools_hold_the_finalizer(
             "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]')
     assert run_guard(sa, namespace).returncode == 0
     kubectl("delete", "mapool", "held", "-n", namespace, "--timeout=30s")
-
-
-HEALTH_LUA = REPO_ROOT / "deploy" / "argocd" / "health.lua"
-
-
-def argocd_health(obj: dict[str, Any]) -> str:
-    """deploy/argocd/health.lua's verdict on a live object (as tests/unit/test_argocd_health.py runs it)."""
-    from lupa import lua51
-
-    runtime = lua51.LuaRuntime(register_eval=False, register_builtins=False)
-
-    def to_lua(value: Any) -> Any:
-        if isinstance(value, dict):
-            return runtime.table_from({k: to_lua(v) for k, v in value.items()})
-        if isinstance(value, list):
-            return runtime.table_from([to_lua(v) for v in value])
-        return value
-
-    runtime.globals().obj = to_lua(obj)
-    return str(runtime.execute(HEALTH_LUA.read_text())["status"])
-
-
-def act_as_kubelet_for_guard(kubectl: Kubectl, sa: Kubectl, release: Release, previous_uid: str | None) -> str:
-    """This control plane has no node: run the guard Job's container command on the host, with the chart's
-    ServiceAccount, and report its outcome in the Job's status as the job controller would. Returns the Job's uid."""
-    name = f"{release.name}-modelarts-operator-uninstall-guard"
-
-    def fresh_job() -> dict[str, Any] | None:
-        result = kubectl("get", "job", name, "-n", release.namespace, "-o", "json", check=False)
-        job: dict[str, Any] | None = json.loads(result.stdout) if result.returncode == 0 else None
-        return job if job and job["metadata"]["uid"] != previous_uid else None
-
-    job = wait_for(fresh_job, timeout=30, what="helm to create the pre-delete guard Job")
-    (container,) = job["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["python", "-c"]
-    env = {k: v for k, v in sa.env.items() if not k.startswith("KUBERNETES_SERVICE")}
-    env["KUBECONFIG"] = str(sa.kubeconfig)
-    run = subprocess.run([sys.executable, "-c", *container["args"]], capture_output=True, text=True, env=env,
-                         timeout=60, check=False)
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    stamp = {"status": "True", "lastTransitionTime": now, "lastProbeTime": now}
-    if run.returncode == 0:
-        status = {"startTime": now, "completionTime": now, "succeeded": 1,
-                  "conditions": [{"type": "SuccessCriteriaMet", **stamp}, {"type": "Complete", **stamp}]}
-    else:
-        failed = {"reason": "BackoffLimitExceeded", "message": run.stdout[-500:]}
-        status = {"startTime": now, "failed": 1,
-                  "conditions": [{"type": "FailureTarget", **stamp, **failed}, {"type": "Failed", **stamp, **failed}]}
-    kubectl("patch", "job", name, "-n", release.namespace, "--subresource=status", "--type", "merge",
-            "-p", json.dumps({"status": status}))
-    return str(job["metadata"]["uid"])
 
 
 def test_helm_uninstall_is_refused_by_the_guard_until_the_pools_are_gone(
@@ -527,11 +375,6 @@ def test_helm_uninstall_is_refused_by_the_guard_until_the_pools_are_gone(
 # -- the operator, with the chart's ServiceAccount ------------------------------------------------------------
 
 OPERATOR_WRITTEN = importlib.util.find_spec("modelarts_operator.handlers") is not None
-# How a refused Kubernetes call shows in the operator's log: kopf's APIForbiddenError, the operator's own client
-# ("HTTP 403 ..."), the API server's message ("... is forbidden: User ..."), kopf's Event poster giving up.
-FORBIDDEN = re.compile(
-    r"APIForbiddenError|HTTP 403\b|status=403\b|'code': 403\b|is forbidden: User|Failed to post an event"
-)
 
 
 @pytest.mark.skipif(not OPERATOR_WRITTEN, reason="the operator (modelarts_operator.handlers) is not written yet")
