@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 lint: venv
 	$(BIN)/ruff check operator tests tools bench deploy
 	$(BIN)/mypy
+	MYPYPATH=bench:tools $(BIN)/mypy --strict --explicit-package-bases bench/*.py
 	$(BIN)/lint-imports
 
 # Tier 1: pure functions, the client against httpx.MockTransport, handlers against kmock.

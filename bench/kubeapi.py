@@ -30,11 +30,12 @@ def pool_manifest(name: str, namespace: str, *, count: int = 1, deletion_policy:
 
 class Kube:
     def __init__(self, kubeconfig: Path) -> None:
-        self.api_client = config.new_client_from_config(config_file=str(kubeconfig))
+        self.api_client: Any = _new_client(config_file=str(kubeconfig))
         # Enough connections for the bulk creates below (the default pool of 4 would serialise them).
         self.api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] = 16
-        self.custom = client.CustomObjectsApi(self.api_client)
-        self.core = client.CoreV1Api(self.api_client)
+        # Plain dicts in and out (the client accepts them); typed as Any rather than its model classes.
+        self.custom: Any = client.CustomObjectsApi(self.api_client)
+        self.core: Any = client.CoreV1Api(self.api_client)
 
     def namespace(self, name: str, access_key: str, secret_key: str) -> None:
         self.core.create_namespace({"metadata": {"name": name}})
@@ -115,7 +116,7 @@ class WriteLog:
 
     def _run(self, resource_version: str) -> None:
         while not self._stop.is_set():
-            stream = watch.Watch()
+            stream: Any = _new_watch()
             try:
                 for event in stream.stream(self.kube.custom.list_cluster_custom_object, GROUP, VERSION, PLURAL,
                                            resource_version=resource_version, timeout_seconds=5,
@@ -153,6 +154,10 @@ class WriteLog:
         with self._lock:
             self.writes.append(Write(at=time.time(), kind=kind, key=key, status_changed=changed,
                                      deleting=bool(obj["metadata"].get("deletionTimestamp"))))
+
+
+_new_watch: Any = watch.Watch  # untyped in the client
+_new_client: Any = config.new_client_from_config
 
 
 def _key(obj: dict[str, Any]) -> str:

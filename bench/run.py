@@ -113,7 +113,9 @@ def main() -> int:
             groupdir = workdir / f"group-{group}"
             groupdir.mkdir()
             emulator = EmulatorProcess.start(groupdir, delete_seconds=delete_seconds,
-                                             extra_args=["--max-recorded-requests", "400000"], **emulator_timings)
+                                             create_seconds=emulator_timings["create_seconds"],
+                                             scale_seconds=emulator_timings["scale_seconds"],
+                                             extra_args=["--max-recorded-requests", "400000"])
             operator = OperatorProcess.configure(groupdir, cluster.kubeconfig, emulator, base_env=cluster.env(),
                                                  namespaces=f"bench-{group}-*", **operator_env)
             operator.start()

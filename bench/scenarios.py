@@ -110,7 +110,7 @@ def deletion(stack: Stack, namespace: str, n: int, delete_seconds: float) -> dic
         per_pool_calls.append(len(mine))
         per_pool_gets.append(sum(1 for c in mine if c.method == "GET"))
     statuses = Counter(str(c.status) for c in calls)
-    result = {
+    result: dict[str, Any] = {
         "n": n,
         "delete_seconds": delete_seconds,
         "wall_seconds": round(took, 1),
@@ -147,7 +147,7 @@ def wait_settled(stack: Stack, since: float, quiet: float, pools: set[str], time
         calls = [c for c in stack.control.calls() if c.at >= since]
         first_read: dict[str, float] = {}
         for call in calls:
-            if call.method == "GET" and call.pool_name in pools:
+            if call.method == "GET" and call.pool_name is not None and call.pool_name in pools:
                 first_read.setdefault(call.pool_name, call.at)
         if len(first_read) == len(pools) and now - last_write >= quiet:
             return max(last_write, *first_read.values())
@@ -173,7 +173,7 @@ def restart(stack: Stack, namespace: str, n: int) -> dict[str, Any]:
     writes = stack.writes.since(started, settled + 0.001)
     first_reads: dict[str, float] = {}
     for call in calls:
-        if call.method == "GET" and call.pool_name in pools:
+        if call.method == "GET" and call.pool_name is not None and call.pool_name in pools:
             first_reads.setdefault(call.pool_name, call.at - started)
     result = {
         "n": n,
@@ -210,7 +210,7 @@ def steady(stack: Stack, namespace: str, n: int, minutes: float) -> dict[str, An
     writes = stack.writes.since(started, ended)
     gets: dict[str, list[float]] = defaultdict(list)
     for call in calls:
-        if call.method == "GET" and call.pool_name in pools:
+        if call.method == "GET" and call.pool_name is not None and call.pool_name in pools:
             gets[call.pool_name].append(call.at)
     intervals = [b - a for times in gets.values() for a, b in itertools.pairwise(times)]
     stable = stack.settings["stable_poll_seconds"]
