@@ -142,3 +142,9 @@ def test_timing_backoff_grows_and_is_capped() -> None:
     assert timing.backoff(1, at_least=30) == 30
     assert timing.stable_for({"modelarts.operator.dev/poll-interval-seconds": "15"}) == 15
     assert timing.stable_for({"modelarts.operator.dev/poll-interval-seconds": "junk"}) == timing.stable_seconds
+
+
+def test_stable_interval_is_spread_but_never_shortened() -> None:
+    assert Timing(jitter=lambda: 0.0).spread(60) == 60
+    assert Timing(jitter=lambda: 1.0).spread(60) == 66
+    assert all(60 <= Timing().spread(60) <= 66 for _ in range(1000))
