@@ -275,7 +275,9 @@ async def _sync_once(body: kopf.Body, runtime: ObjectRuntime, memo: kopf.Memo, c
     try:
         client = await client_for(memo, obj)
         result = await PoolSync(client, obj, sink, claims, timing, failures=runtime.failures).run()
-        if result.failed:  # the Secret may have been fixed meanwhile: read it again next time
+        if result.credentials_refused:  # the Secret may have been fixed meanwhile: read it again next time
+            # Only then: the Secret is shared by every object of the namespace, and forgetting it on any failure
+            # (a timeout under load) made all of them re-read it at once, feeding the overload.
             memo.credentials.forget(obj.namespace, obj.spec)
         return result
     except cloud.ConfigurationError as exc:

@@ -330,3 +330,17 @@ def test_retain_and_never_created_release_without_the_cloud() -> None:
     assert releasable_without_cloud(make_object(sink)) == "no pool was created for this object"
     sink.annotations[ANNOTATION_CREATE_REQUESTED_AT] = "2026-01-01T00:00:00Z"
     assert releasable_without_cloud(make_object(sink)) is None, "a create may have reached ModelArts"
+
+
+async def test_only_refused_credentials_ask_for_the_secret_again(client: ModelArtsClient, control: Control) -> None:
+    """A timeout or a 5xx says nothing about the Secret; re-reading it on every failure made a thousand objects
+    sharing one Secret re-read it together whenever the operator was overloaded."""
+    await control.add_fault(method="POST", status=503, times=1)
+    unavailable = await sync(client, RecordingSink())
+    assert unavailable.failed and not unavailable.credentials_refused
+    await control.add_fault(method="POST", drop_connection=True, times=1)
+    dropped = await sync(client, RecordingSink())
+    assert dropped.failed and not dropped.credentials_refused
+    await control.add_fault(method="POST", status=401, times=1)
+    refused = await sync(client, RecordingSink())
+    assert refused.failed and refused.credentials_refused

@@ -39,6 +39,8 @@ class SyncResult:
     failed: bool = False
     # No hot retry: the spec has to change (or the long requeue pass) before the same request is tried again.
     wait_for_spec_change: bool = False
+    # ModelArts refused the credentials (401/403): worth re-reading the Secret before the next attempt.
+    credentials_refused: bool = False
 
 
 class PoolSync:
@@ -251,7 +253,8 @@ class PoolSync:
             self._sink.event(True, reason, detail)
         self._set(ConditionType.SYNCED, False, reason, detail)
         await self._write()
-        return SyncResult(self._timing.backoff(self._failures + 1, at_least=at_least), failed=True)
+        return SyncResult(self._timing.backoff(self._failures + 1, at_least=at_least), failed=True,
+                          credentials_refused=reason == c.SYNCED_UNAUTHORIZED)
 
     # --- status -----------------------------------------------------------------------------------
 
