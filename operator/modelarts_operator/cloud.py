@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ class CredentialSource:
         self._settings = settings
         self._clock = clock
         self._cache: dict[tuple[str, str], tuple[float, Credentials]] = {}
+        self._reading: dict[tuple[str, str], asyncio.Task[Credentials]] = {}
 
     async def for_object(self, namespace: str, spec: ModelArtsPoolSpec) -> Credentials:
         if spec.credentials_secret_ref is None:
@@ -71,6 +73,16 @@ class CredentialSource:
         cached = self._cache.get(key)
         if cached is not None and self._clock() - cached[0] < SECRET_CACHE_SECONDS:
             return cached[1]
+        # One read per Secret at a time: after a restart a thousand objects ask for the same Secret together.
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_and_cache(key))
+            self._reading[key] = reading
+            reading.add_done_callback(lambda _done: self._reading.pop(key, None))
+        # Shielded: one caller being cancelled (its object deleted) must not cancel the read the others await.
+        return await asyncio.shield(reading)
+
+    async def _read_and_cache(self, key: tuple[str, str]) -> Credentials:
         credentials = await self._read(*key)
         self._cache[key] = (self._clock(), credentials)
         return credentials
