@@ -148,3 +148,19 @@ def test_stable_interval_is_spread_but_never_shortened() -> None:
     assert Timing(jitter=lambda: 0.0).spread(60) == 60
     assert Timing(jitter=lambda: 1.0).spread(60) == 66
     assert all(60 <= Timing().spread(60) <= 66 for _ in range(1000))
+
+
+def test_drain_polling_waits_half_the_predicted_rest_and_speeds_up_near_the_end() -> None:
+    from modelarts_operator.reconcile.deletion import MAX_DRAIN_POLL_SECONDS, next_drain_check
+
+    # 10 nodes, 2 gone after 20 s: 80 s predicted to go, look again in 40 s.
+    assert next_drain_check(initial_nodes=10, nodes_left=8, elapsed_seconds=20, transition=5) == 40
+    # Close to the end: the transition interval, so the 404 is seen within one interval.
+    assert next_drain_check(initial_nodes=10, nodes_left=1, elapsed_seconds=90, transition=5) == 5
+    # A long way off: capped.
+    assert next_drain_check(initial_nodes=100, nodes_left=99, elapsed_seconds=60,
+                            transition=5) == MAX_DRAIN_POLL_SECONDS
+    # No drain seen yet, or no nodes left: nothing to predict from.
+    assert next_drain_check(initial_nodes=4, nodes_left=4, elapsed_seconds=30, transition=5) == 5
+    assert next_drain_check(initial_nodes=4, nodes_left=0, elapsed_seconds=30, transition=5) == 5
+    assert next_drain_check(initial_nodes=0, nodes_left=3, elapsed_seconds=30, transition=5) == 5

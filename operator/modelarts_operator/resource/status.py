@@ -118,6 +118,8 @@ class DeletionProgress(StatusModel):
     last_progress_at: str | None = Field(default=None, alias="lastProgressAt",
                                          description="When the pool last showed progress (phase or node counts).",
                                          json_schema_extra={"format": "date-time"})
+    initial_nodes: int | None = Field(default=None, alias="initialNodes",
+                                      description="Nodes the pool had when DELETE was accepted (drain rate).")
     attempts: int = Field(default=0, description="DELETE calls made so far.")
     failures: int = Field(default=0, description="Consecutive failed calls (drives the retry backoff).")
     last_error: str | None = Field(default=None, alias="lastError",
