@@ -79,6 +79,12 @@ def test_sweep_removes_only_stale_unused_etcd_dirs(tmp_path: Path) -> None:
     # A process naming the dir on its command line stands in for the etcd using it.
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(in_use)])
     try:
+        # Until the child has exec'd, /proc shows the parent's command line: wait for the real one.
+        cmdline = Path(f"/proc/{holder.pid}/cmdline")
+        deadline = time.monotonic() + 10
+        while str(in_use).encode() not in cmdline.read_bytes():
+            assert time.monotonic() < deadline, "the holder process never started"
+            time.sleep(0.01)
         devcluster._sweep_orphaned_data_dirs(tmp_path, min_age=300)
     finally:
         holder.kill()
