@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kube import Kubectl
 
 from devcluster import Binaries, DevCluster, DevClusterError
+
+CRD_NAME = "modelartspools.modelarts.operator.dev"
+CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "modelarts.operator.dev_modelartspools.yaml"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -52,6 +56,14 @@ def kubectl(controlplane: DevCluster, controlplane_binaries: Binaries) -> Kubect
 def kubectl_json(kubectl: Kubectl) -> Callable[..., Any]:
     """``kubectl_json("get", "ns", "default")`` → the parsed ``-o json`` output."""
     return kubectl.json
+
+
+@pytest.fixture(scope="session")
+def crd(kubectl: Kubectl) -> str:
+    """The generated ModelArtsPool CRD (``crds/``), applied once per session and Established."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
+    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    return CRD_NAME
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ from devcluster import DevCluster
 from stack import EmulatorProcess, OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT / "crds" / "modelarts.operator.dev_modelartspools.yaml"
 FLAVOR = "modelarts.vm.cpu.8ud"
 OBJECTS = 50
 RETAIN_SHARE = 0.2
@@ -58,12 +57,6 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProce
                                     delete_seconds=3, scale_seconds=2)
     yield process
     process.stop()
-
-
-@pytest.fixture(scope="module")
-def crd(kubectl: Kubectl) -> None:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    kubectl("wait", "--for=condition=Established", "crd/modelartspools.modelarts.operator.dev", "--timeout=60s")
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,6 @@ from typing import Any
 import pytest
 from chart_helpers import (
     CHART,
-    CRD_FILE,
-    CRD_NAME,
     FINALIZER,
     FORBIDDEN,
     GUARD_SCRIPT,
@@ -53,14 +51,6 @@ def helm(controlplane: DevCluster, controlplane_binaries: Binaries, tmp_path_fac
     env.update(HELM_CONFIG_HOME=str(home / "config"), HELM_CACHE_HOME=str(home / "cache"),
                HELM_DATA_HOME=str(home / "data"))
     return Helm(binary=controlplane_binaries.helm, env=env)
-
-
-@pytest.fixture(scope="session")
-def crd(kubectl: Kubectl) -> str:
-    """The ModelArtsPool CRD, applied first (as Helm would from crds/) and Established."""
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
-    return CRD_NAME
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import pytest
 from kube import Kubectl
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT / "crds" / "modelarts.operator.dev_modelartspools.yaml"
 
 GOOD: dict[str, Any] = {
     "apiVersion": "modelarts.operator.dev/v1alpha1",
@@ -27,12 +26,6 @@ GOOD: dict[str, Any] = {
         "resources": [{"flavor": "modelarts.vm.gpu.t4", "count": 2}],
     },
 }
-
-
-@pytest.fixture(scope="module")
-def crd(kubectl: Kubectl) -> None:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    kubectl("wait", "--for=condition=Established", "crd/modelartspools.modelarts.operator.dev", "--timeout=60s")
 
 
 def variant(**changes: Any) -> dict[str, Any]:

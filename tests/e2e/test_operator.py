@@ -19,7 +19,6 @@ from devcluster import DevCluster
 from stack import EmulatorProcess, OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT / "crds" / "modelarts.operator.dev_modelartspools.yaml"
 FLAVOR = "modelarts.vm.cpu.8ud"
 TRANSITION_POLL = "0.5"
 STABLE_POLL = "2"
@@ -31,12 +30,6 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProce
                                     scale_seconds=2)
     yield process
     process.stop()
-
-
-@pytest.fixture(scope="module")
-def crd(kubectl: Kubectl) -> None:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    kubectl("wait", "--for=condition=Established", "crd/modelartspools.modelarts.operator.dev", "--timeout=60s")
 
 
 @pytest.fixture(scope="module")
