@@ -295,8 +295,9 @@ async def _sync_once(body: kopf.Body, runtime: ObjectRuntime, memo: kopf.Memo, c
 
 @kopf.on.delete(*RESOURCE, retries=None, timeout=None, errors=kopf.ErrorsMode.TEMPORARY, backoff=5.0)
 async def modelartspool_delete(body: kopf.Body, uid: str, memo: kopf.Memo, logger: KopfLogger,
-                               **_: Any) -> None:
-    """Returns (and so releases the finalizer) only once the pool is gone or retained."""
+                               **indices: Any) -> None:
+    """Returns (and so releases the finalizer) only once the pool is gone or retained; ``indices`` carries
+    kopf's ``pool_claims`` index."""
     runtime: ObjectRuntime = memo.runtimes.get(uid)
     timing: Timing = memo.timing
     async with runtime.lock:
@@ -309,7 +310,7 @@ async def modelartspool_delete(body: kopf.Body, uid: str, memo: kopf.Memo, logge
             return
         try:
             client = await client_for(memo, obj)
-            step = await PoolDeletion(client, obj, sink, timing).step()
+            step = await PoolDeletion(client, obj, sink, IndexClaims(indices["pool_claims"]), timing).step()
         except cloud.ConfigurationError as exc:
             await report_configuration_error(sink, obj, ConditionType.DELETING, c.DELETION_STALLED, str(exc),
                                              deleting=True)

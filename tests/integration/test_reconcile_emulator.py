@@ -273,7 +273,7 @@ async def delete_until_done(client: ModelArtsClient, sink: RecordingSink, **obje
     seen: list[dict[str, Any]] = []
 
     async def attempt() -> bool:
-        step = await PoolDeletion(client, make_object(sink, **object_args), sink, TIMING).step()
+        step = await PoolDeletion(client, make_object(sink, **object_args), sink, StaticClaims(), TIMING).step()
         seen.append(dict(sink.status))
         return step.done
 
@@ -301,7 +301,7 @@ async def test_refused_deletion_stalls_and_keeps_trying(client: ModelArtsClient,
         method="DELETE", status=403, error_code="ModelArts.0203", error_msg="no permission to delete pool", times=2
     )
     for _ in range(2):
-        step = await PoolDeletion(client, make_object(sink), sink, TIMING).step()
+        step = await PoolDeletion(client, make_object(sink), sink, StaticClaims(), TIMING).step()
         assert not step.done and step.requeue_after > 0
     condition = sink.condition("Deleting")
     assert condition["reason"] == "DeletionStalled" and "no permission to delete pool" in condition["message"]
@@ -317,7 +317,7 @@ async def test_stalled_deletion_is_reported(client: ModelArtsClient, control: Co
     await control.deletion(sink.status["poolName"], mode="stall")
 
     async def stalled() -> bool:
-        await PoolDeletion(client, make_object(sink), sink, TIMING).step()
+        await PoolDeletion(client, make_object(sink), sink, StaticClaims(), TIMING).step()
         return sink.condition("Deleting")["reason"] == "DeletionStalled"
 
     await eventually(stalled, bool, within=10.0, interval=0.2)
@@ -361,7 +361,7 @@ async def test_draining_pool_is_polled_less_often_than_every_interval(client: Mo
     await control.clear_requests()
     started = asyncio.get_running_loop().time()
     while True:
-        step = await PoolDeletion(client, make_object(sink), sink, timing).step()
+        step = await PoolDeletion(client, make_object(sink), sink, StaticClaims(), timing).step()
         if step.done:
             break
         await asyncio.sleep(step.requeue_after)
@@ -369,3 +369,19 @@ async def test_draining_pool_is_polled_less_often_than_every_interval(client: Mo
     gets = len(await control.requests(method="GET"))
     assert gets < 12, f"{gets} GETs for a 6 s deletion"
     assert elapsed < 6.0 + 2 * timing.transition_seconds + 1.0
+
+
+async def test_deleting_before_the_pool_was_recorded_finds_it_but_never_another_objects(
+        client: ModelArtsClient, control: Control) -> None:
+    sink = RecordingSink()
+    await sync(client, sink)
+    pool_name = sink.status["poolName"]
+    sink.status = {}  # crash after POST, before the status write: only the intent annotation is left
+    # Another object already manages that pool: the deletion must not touch it.
+    claimed = StaticClaims(pools={pool_name: {"other/owner"}})
+    step = await PoolDeletion(client, make_object(sink), sink, claimed, TIMING).step()
+    assert step.done and await control.requests(method="DELETE") == []
+    # Nobody else manages it: it is found and deleted instead of leaked.
+    step = await PoolDeletion(client, make_object(sink), sink, StaticClaims(), TIMING).step()
+    assert not step.done and sink.status["poolName"] == pool_name
+    assert len(await control.requests(method="DELETE")) == 1

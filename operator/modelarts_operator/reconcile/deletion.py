@@ -14,12 +14,11 @@ from typing import Any
 
 from modelarts_operator.modelarts import errors
 from modelarts_operator.modelarts.client import ModelArtsClient
-from modelarts_operator.modelarts.models import LABEL_DISPLAY_NAME, Pool
+from modelarts_operator.modelarts.models import Pool
 from modelarts_operator.reconcile import conditions as c
-from modelarts_operator.reconcile import desired, mirror
-from modelarts_operator.reconcile.sync import CLOCK_SKEW_ALLOWANCE
+from modelarts_operator.reconcile import desired, mirror, recovery
 from modelarts_operator.reconcile.timing import Timing
-from modelarts_operator.reconcile.view import ObjectSink, PoolObject, parse_timestamp, timestamp, utc_now
+from modelarts_operator.reconcile.view import Claims, ObjectSink, PoolObject, parse_timestamp, timestamp, utc_now
 from modelarts_operator.resource.spec import DeletionPolicy
 from modelarts_operator.resource.status import ConditionType
 
@@ -77,6 +76,7 @@ class PoolDeletion:
         client: ModelArtsClient,
         obj: PoolObject,
         sink: ObjectSink,
+        claims: Claims,
         timing: Timing,
         *,
         now: Callable[[], datetime] = utc_now,
@@ -84,6 +84,7 @@ class PoolDeletion:
         self._client = client
         self._obj = obj
         self._sink = sink
+        self._claims = claims
         self._timing = timing
         self._now = now()
         self._status: dict[str, Any] = dict(obj.status)
@@ -107,21 +108,20 @@ class PoolDeletion:
             return await self._failed(exc)
 
     async def _find_half_created(self) -> str | None:
-        """A create may have reached ModelArts before a crash: find that pool rather than leak it."""
+        """A create may have reached ModelArts before a crash: find that pool rather than leak it (and never
+        one that another object manages)."""
         intent = self._obj.create_requested_at
         if intent is None:
             return None
-        display = desired.display_name(self._obj.spec, self._obj.name)
-        pools = await self._client.list_pools(
-            label_selector=f"{LABEL_DISPLAY_NAME}={display}", workspace_id=self._obj.spec.workspace_id
+        pool = await recovery.find_pool_created_since(
+            self._client, desired.display_name(self._obj.spec, self._obj.name), intent,
+            workspace_id=self._obj.spec.workspace_id,
+            managed_elsewhere=lambda name: bool(self._claims.pool_owners(name) - {self._obj.key}),
         )
-        for pool in pools:
-            created = parse_timestamp(pool.metadata.creation_timestamp)
-            if pool.metadata.display_name == display and pool.name and created and \
-                    created >= intent - CLOCK_SKEW_ALLOWANCE:
-                self._status["poolName"] = pool.name
-                return pool.name
-        return None
+        if pool is None or pool.name is None:
+            return None
+        self._status["poolName"] = pool.name
+        return pool.name
 
     def _should_send_delete(self) -> bool:
         if not self._deletion.get("requestedAt") or self._deletion.get("lastError"):
@@ -196,11 +196,7 @@ class PoolDeletion:
             self._sink.event(True, c.DELETION_STALLED, message)
 
     def _mirror(self, pool: Pool) -> None:
-        for key, value in mirror.mirrored_status(pool).items():
-            if value is None:
-                self._status.pop(key, None)
-            else:
-                self._status[key] = value
+        mirror.apply_mirror(self._status, pool)
 
     def _set(self, reason: str, message: str) -> None:
         now = timestamp(self._now)

@@ -72,6 +72,15 @@ def mirrored_status(pool: models.Pool) -> dict[str, Any]:
     }
 
 
+def apply_mirror(status: dict[str, Any], pool: models.Pool) -> None:
+    """Copy the pool into ``status`` in place; what the cloud no longer reports is removed."""
+    for key, value in mirrored_status(pool).items():
+        if value is None:
+            status.pop(key, None)
+        else:
+            status[key] = value
+
+
 def in_transition(pool: models.Pool) -> bool:
     """True while something is moving (creation, scaling, driver or scope changes, deletion)."""
     status = pool.status

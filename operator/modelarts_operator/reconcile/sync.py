@@ -9,28 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from modelarts_operator.modelarts import errors
 from modelarts_operator.modelarts.client import ModelArtsClient
-from modelarts_operator.modelarts.models import LABEL_DISPLAY_NAME, Pool
+from modelarts_operator.modelarts.models import Pool
 from modelarts_operator.reconcile import conditions as c
-from modelarts_operator.reconcile import desired, mirror
+from modelarts_operator.reconcile import desired, mirror, recovery
 from modelarts_operator.reconcile.timing import Timing
 from modelarts_operator.reconcile.view import (
     Claims,
     ObjectSink,
     PoolObject,
-    parse_timestamp,
     timestamp,
     utc_now,
 )
 from modelarts_operator.resource.status import ConditionType
-
-# A pool created up to this long before our recorded intent still counts as ours: the operator's and the
-# cloud's clocks differ. Small, because a pool that old with the same display name is most likely somebody else's.
-CLOCK_SKEW_ALLOWANCE = timedelta(seconds=120)
 
 
 @dataclass(frozen=True)
@@ -148,19 +143,10 @@ class PoolSync:
         return None
 
     async def _find_own_pool(self, display: str, intent: datetime) -> Pool | None:
-        """A pool with our display name created since our create intent, that no other object manages."""
-        pools = await self._client.list_pools(
-            label_selector=f"{LABEL_DISPLAY_NAME}={display}", workspace_id=self._obj.spec.workspace_id
+        return await recovery.find_pool_created_since(
+            self._client, display, intent, workspace_id=self._obj.spec.workspace_id,
+            managed_elsewhere=lambda name: bool(self._claims.pool_owners(name) - {self._obj.key}),
         )
-        for pool in pools:
-            if pool.metadata.display_name != display or not pool.name:
-                continue
-            if self._claims.pool_owners(pool.name) - {self._obj.key}:
-                continue
-            created = parse_timestamp(pool.metadata.creation_timestamp)
-            if created is not None and created >= intent - CLOCK_SKEW_ALLOWANCE:
-                return pool
-        return None
 
     async def _record_created(self, pool: Pool, *, recovered_after_restart: bool) -> SyncResult:
         self._mirror(pool)
@@ -259,11 +245,7 @@ class PoolSync:
     # --- status -----------------------------------------------------------------------------------
 
     def _mirror(self, pool: Pool) -> None:
-        for key, value in mirror.mirrored_status(pool).items():
-            if value is None:
-                self._status.pop(key, None)
-            else:
-                self._status[key] = value
+        mirror.apply_mirror(self._status, pool)
         ready, reason, message = mirror.readiness(pool)
         self._set(ConditionType.READY, ready, reason, message)
 
