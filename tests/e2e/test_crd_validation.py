@@ -111,6 +111,8 @@ def test_immutable_fields_refused_once_the_pool_exists(kubectl: Kubectl, namespa
         ({"spec": {"network": {"name": "net-2"}}}, "spec.network is immutable"),
         ({"spec": {"displayName": "other-name"}}, "spec.displayName is immutable"),
         ({"spec": {"region": "cn-north-4"}}, "spec.region is immutable"),
+        ({"spec": {"projectId": "another-project"}}, "spec.projectId is immutable"),
+        ({"spec": {"endpoint": "https://modelarts.example.com"}}, "spec.endpoint is immutable"),
         ({"spec": {"poolName": "another-pool-0123"}}, "spec.poolName can only be set when the object is created"),
     ]:
         result = kubectl("patch", "mapool", "valid-pool", "-n", namespace, "--type=merge", "-p",
