@@ -5,15 +5,24 @@ retrying follows ``retry.py``; every failure leaves as one of the typed errors o
 the operator plug in without this module knowing about it: ``before_request(operation)`` is awaited before
 every attempt (the shared rate limiter) and ``observer(operation, status_label, seconds)`` is called after
 every attempt (metrics).
+
+Whatever answers is treated as untrusted (a proxy, a misconfigured endpoint, an attacker's host must not hurt
+the operator or the other tenants it serves): a response body is read in chunks and refused beyond
+``max_response_bytes``, both as received and once decompressed (a gzip bomb is stopped at the cap, never inflated
+whole); each attempt has a total deadline, not only per-phase timeouts (a server trickling one byte a second
+cannot hold a call for ever); deeply nested JSON becomes ``MalformedResponse``, never a ``RecursionError``;
+redirects are never followed; access keys in server messages are masked (``errors.redact``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+import zlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -25,6 +34,7 @@ from modelarts_operator.modelarts.errors import (
     HEADER_REQUEST_ID,
     MalformedResponse,
     ModelArtsError,
+    TransportError,
     error_from_response,
     error_from_transport,
 )
@@ -37,6 +47,13 @@ CONTENT_TYPE_JSON = "application/json"
 CONTENT_TYPE_MERGE_PATCH = "application/merge-patch+json"
 STATUS_TRANSPORT_ERROR = "transport_error"
 DEFAULT_TIMEOUT = 30.0
+# A list of a thousand pools is about 1.5 MB of JSON; sixteen times that is room for any real answer and still
+# far below what would hurt the operator's memory limit.
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+# Error answers are a code and a sentence; anything bigger is somebody else's page.
+MAX_ERROR_BODY_BYTES = 64 * 1024
+# What we can decode ourselves, chunk by chunk, with a bound on the output (httpx would inflate a chunk whole).
+_DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 BeforeRequest = Callable[[str], Awaitable[None]]
 Observer = Callable[[str, str, float], None]
@@ -88,9 +105,16 @@ class ModelArtsClient:
         timeout: float = DEFAULT_TIMEOUT,
         before_request: BeforeRequest | None = None,
         observer: Observer | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        redact: Sequence[str] = (),
     ) -> None:
-        """``retry=None`` means the default :class:`RetryPolicy`; ``RetryPolicy.never()``: one attempt."""
+        """``retry=None`` means the default :class:`RetryPolicy`; ``RetryPolicy.never()``: one attempt.
+
+        ``timeout`` bounds each attempt as a whole; ``redact``: values (the access key) masked in server
+        messages."""
         self._http = http
+        self._max_response_bytes = max_response_bytes
+        self._redact = tuple(value for value in redact if value)
         self._endpoint = endpoint.rstrip("/")
         self._project_id = project_id
         self._auth = auth
@@ -124,16 +148,29 @@ class ModelArtsClient:
         workspace_id: str | None = None,
         label_selector: str | None = None,
         status: str | None = None,
+        limit: int | None = None,
+        max_pages: int = 1000,
     ) -> list[Pool]:
-        """``GET /pools`` (no paging exists). ``status`` is one of ``created``, ``failed``, ``creating``.
+        """``GET /pools``, every page. ``status`` is one of ``created``, ``failed``, ``creating``.
 
+        With ``limit``, pages are asked for Kubernetes-style (``limit`` and the ``continue`` token the previous
+        page's ``metadata.continue`` carried); a server that does not page simply answers everything at once.
         One unreadable item fails the whole call (``MalformedResponse``) rather than being skipped: callers look
         for their own pool in the list, and a pool silently left out could be created twice or leaked.
         """
-        query = (("workspaceId", workspace_id), ("labelSelector", label_selector), ("status", status))
+        query = (("workspaceId", workspace_id), ("labelSelector", label_selector), ("status", status),
+                 ("limit", str(limit) if limit else None))
         params = {key: value for key, value in query if value is not None}
-        response = await self._call("list", "GET", self._pools_path(), params=params)
-        return self._parse("list", response, PoolList).items
+        pools: list[Pool] = []
+        for _ in range(max_pages):
+            response = await self._call("list", "GET", self._pools_path(), params=params)
+            page = self._parse("list", response, PoolList)
+            pools.extend(page.items)
+            token = page.metadata.continue_
+            if not token or not limit:
+                return pools
+            params = {**params, "continue": token}
+        raise MalformedResponse(f"list did not end after {max_pages} pages", operation="list")
 
     async def get_pool(self, name: str) -> Pool:
         """``GET /pools/{name}``; raises ``PoolNotFound`` when ModelArts says the pool does not exist."""
@@ -173,9 +210,11 @@ class ModelArtsClient:
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
         content_type: str = CONTENT_TYPE_JSON,
-    ) -> httpx.Response:
+    ) -> _Answer:
         """One logical call: attempts until a 2xx, or raise the last typed error."""
-        headers = {HEADER_PROJECT_ID: self._project_id, "Content-Type": content_type}
+        # Compression is welcome (a thousand-pool list shrinks tenfold), but only what _read_capped can bound.
+        headers = {HEADER_PROJECT_ID: self._project_id, "Content-Type": content_type,
+                   "Accept-Encoding": "gzip, deflate"}
         url = self._endpoint + path
         attempt = 0
         while True:
@@ -183,7 +222,7 @@ class ModelArtsClient:
             if self._before_request is not None:
                 await self._before_request(operation)
             outcome = await self._attempt(operation, method, url, path, params, body, headers, attempt)
-            if isinstance(outcome, httpx.Response):
+            if isinstance(outcome, _Answer):
                 return outcome
             error = outcome
             if not self._retry.should_retry(operation, error, attempt):
@@ -205,21 +244,32 @@ class ModelArtsClient:
         body: bytes | None,
         headers: Mapping[str, str],
         attempt: int,
-    ) -> httpx.Response | ModelArtsError:
-        """One HTTP exchange: the 2xx response, or the typed error it ended with."""
+    ) -> _Answer | ModelArtsError:
+        """One HTTP exchange: the 2xx answer, or the typed error it ended with."""
         started = time.monotonic()
         try:
-            response = await self._http.request(
-                method, url, params=params, content=body, headers=headers,
-                auth=self._auth, timeout=self._timeout,
-            )
-        except httpx.RequestError as exc:
+            async with asyncio.timeout(self._timeout):
+                request = self._http.build_request(
+                    method, url, params=params, content=body, headers=headers, timeout=self._timeout
+                )
+                response = await self._http.send(request, auth=self._auth, stream=True)
+                try:
+                    limit = self._max_response_bytes if response.is_success else MAX_ERROR_BODY_BYTES
+                    content = await _read_capped(response, limit, operation)
+                except MalformedResponse as exc:
+                    self._observe(operation, str(response.status_code), time.monotonic() - started)
+                    return exc
+                finally:
+                    await response.aclose()
+        except (httpx.RequestError, TimeoutError) as exc:
             elapsed = time.monotonic() - started
             self._observe(operation, STATUS_TRANSPORT_ERROR, elapsed)
             logger.debug(
                 "modelarts %s %s -> %s (%s) attempt=%d %.3fs",
                 method, path, STATUS_TRANSPORT_ERROR, type(exc).__name__, attempt, elapsed,
             )
+            if isinstance(exc, TimeoutError):
+                return TransportError(f"no complete answer within {self._timeout:g}s", operation=operation)
             return error_from_transport(exc, operation)
         elapsed = time.monotonic() - started
         self._observe(operation, str(response.status_code), elapsed)
@@ -228,8 +278,8 @@ class ModelArtsClient:
             method, path, response.status_code, response.headers.get(HEADER_REQUEST_ID), attempt, elapsed,
         )
         if response.is_success:
-            return response
-        return error_from_response(response, operation)
+            return _Answer(response, content)
+        return error_from_response(response, operation, content=content, secrets=self._redact)
 
     def _observe(self, operation: str, status_label: str, seconds: float) -> None:
         if self._observer is None:
@@ -240,17 +290,20 @@ class ModelArtsClient:
             logger.exception("modelarts observer failed for %s", operation)
 
     @staticmethod
-    def _parse(operation: str, response: httpx.Response, model: type[ModelT]) -> ModelT:
+    def _parse(operation: str, answer: _Answer, model: type[ModelT]) -> ModelT:
+        response, content = answer.response, answer.content
         request_id = response.headers.get(HEADER_REQUEST_ID)
         common: dict[str, Any] = {
             "operation": operation, "status_code": response.status_code, "request_id": request_id,
         }
         try:
-            data = json.loads(response.content)
+            data = json.loads(content)
+        except RecursionError:
+            raise MalformedResponse("body is JSON nested too deeply", **common) from None
         except (ValueError, UnicodeDecodeError):
             raise MalformedResponse(
-                f"body is not JSON ({response.headers.get('Content-Type', 'no content type')}, "
-                f"{len(response.content)} bytes)",
+                f"body is not JSON ({response.headers.get('Content-Type', 'no content type')[:80]}, "
+                f"{len(content)} bytes)",
                 **common,
             ) from None
         if not isinstance(data, dict):
@@ -259,3 +312,68 @@ class ModelArtsClient:
             return model.model_validate(data)
         except ValidationError as exc:
             raise MalformedResponse(_validation_summary(exc), **common) from None
+        except RecursionError:
+            raise MalformedResponse("body is JSON nested too deeply", **common) from None
+
+
+class _Answer:
+    """A 2xx response with its body, read within the caps."""
+
+    __slots__ = ("content", "response")
+
+    def __init__(self, response: httpx.Response, content: bytes) -> None:
+        self.response = response
+        self.content = content
+
+
+async def _read_capped(response: httpx.Response, limit: int, operation: str) -> bytes:
+    """The body, decompressed, or ``MalformedResponse`` once it grows past ``limit`` (received or decoded)."""
+    if response.is_stream_consumed:  # a response built in memory (httpx.MockTransport): already whole
+        if len(response.content) > limit:
+            raise MalformedResponse(f"response body larger than {limit} bytes", operation=operation,
+                                    status_code=response.status_code)
+        return response.content
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    decoder = None
+    if encoding not in ("", "identity"):
+        wbits = _DECODERS.get(encoding)
+        if wbits is None:
+            raise MalformedResponse(f"unsupported Content-Encoding {encoding[:40]!r}", operation=operation,
+                                    status_code=response.status_code)
+        decoder = zlib.decompressobj(wbits)
+    received = 0
+    chunks: list[bytes] = []
+    size = 0
+
+    def too_big() -> MalformedResponse:
+        return MalformedResponse(f"response body larger than {limit} bytes", operation=operation,
+                                 status_code=response.status_code)
+
+    try:
+        async for raw in response.aiter_raw():
+            received += len(raw)
+            if received > limit:
+                raise too_big()
+            if decoder is None:
+                chunks.append(raw)
+                size += len(raw)
+                continue
+            data = raw
+            while data:
+                # max_length bounds what one call may inflate: a bomb is cut at the cap, never held whole.
+                out = decoder.decompress(data, limit + 1 - size)
+                size += len(out)
+                if size > limit:
+                    raise too_big()
+                chunks.append(out)
+                data = decoder.unconsumed_tail
+        if decoder is not None:
+            tail = decoder.flush()
+            size += len(tail)
+            if size > limit:
+                raise too_big()
+            chunks.append(tail)
+    except zlib.error:
+        raise MalformedResponse(f"body is not valid {encoding}", operation=operation,
+                                status_code=response.status_code) from None
+    return b"".join(chunks)

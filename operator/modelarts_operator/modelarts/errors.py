@@ -7,11 +7,15 @@ never become ``PoolNotFound``. The same holds for ``PoolAlreadyExists``, on whic
 listing.
 
 Nothing here ever holds request headers, so credentials cannot leak through ``str(exc)`` or ``repr(exc)``.
+Server text is redacted too (:func:`redact`): Huawei's gateway echoes the access key in some 401 messages
+("Get secretKey failed,ak:XXXX,err:ak not exist"), and those messages end up in status and Events.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -24,13 +28,33 @@ ERROR_BAD_REQUEST = "ModelArts.50004000"
 ERROR_CONTENT_TYPE_NOT_SUPPORTED = "ModelArts.50004100"
 ERROR_INTERNAL = "ModelArts.50005000"
 ERROR_NETWORK_NOT_FOUND = "ModelArts.50025001"
-ERROR_THROTTLED = "APIG.0308"
+# The API gateway's throttling code; "APIG.0308" is an older spelling of it (modelarts-api.md §10).
+ERROR_THROTTLED = "APIGW.0308"
+ERROR_THROTTLED_LEGACY = "APIG.0308"
 
 HEADER_REQUEST_ID = "X-Request-Id"
 HEADER_RETRY_AFTER = "Retry-After"
 
 # Server-provided text is cut to this length in messages: enough to act on, never a whole HTML page.
 _MAX_TEXT = 300
+
+
+# "ak:XXXX" / "ak=XXXX" as the gateway writes it, and anything shaped like a Huawei access key (20 upper-case
+# letters and digits). Over-redacting an identifier that merely looks like a key costs nothing.
+_AK_ASSIGNMENT = re.compile(r"(?i)\b(ak|access[ _-]?key(?:[ _-]?id)?)\s*[:=]\s*[^\s,;\"']+")
+_AK_SHAPED = re.compile(r"\b[A-Z0-9]{20}\b")
+REDACTED = "***"
+
+
+def redact(text: str | None, secrets: Iterable[str] = ()) -> str | None:
+    """``text`` with access keys (the given ones, ``ak:...`` assignments and key-shaped tokens) masked."""
+    if not text:
+        return text
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    text = _AK_ASSIGNMENT.sub(lambda match: f"{match.group(1)}:{REDACTED}", text)
+    return _AK_SHAPED.sub(REDACTED, text)
 
 
 def _clip(text: str | None) -> str | None:
@@ -187,11 +211,11 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, seconds)
 
 
-def _error_body(response: httpx.Response) -> tuple[str | None, str | None, bool]:
+def _error_body(content: bytes) -> tuple[str | None, str | None, bool]:
     """``(error_code, error_msg, is_json)`` of an error answer."""
     try:
-        body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+        body = json.loads(content)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None, None, False
     if not isinstance(body, dict):
         return None, None, False
@@ -205,12 +229,20 @@ def _error_body(response: httpx.Response) -> tuple[str | None, str | None, bool]
 
 
 def error_from_response(
-    response: httpx.Response, operation: str, *, now: datetime | None = None
+    response: httpx.Response,
+    operation: str,
+    *,
+    now: datetime | None = None,
+    content: bytes | None = None,
+    secrets: Iterable[str] = (),
 ) -> ModelArtsError:
-    """The typed error for a non-2xx answer. Call only for non-2xx responses whose body has been read."""
+    """The typed error for a non-2xx answer. ``content``: the (capped) body when the response was streamed;
+    ``secrets``: values to mask in the server's message (the caller's access key)."""
     status = response.status_code
     request_id = response.headers.get(HEADER_REQUEST_ID)
-    code, msg, is_json = _error_body(response)
+    body = response.content if content is None else content
+    code, msg, is_json = _error_body(body)
+    msg = redact(msg, secrets)
     common: dict[str, Any] = {
         "operation": operation,
         "status_code": status,
@@ -218,19 +250,19 @@ def error_from_response(
         "error_msg": msg,
         "request_id": request_id,
     }
-    if status == 429:
+    if status == 429 or code in (ERROR_THROTTLED, ERROR_THROTTLED_LEGACY):
         retry_after = parse_retry_after(response.headers.get(HEADER_RETRY_AFTER), now=now)
         return Throttled(retry_after=retry_after, **common)
     if status >= 500:
-        return ServerError(None if is_json else _not_json(response), **common)
+        return ServerError(None if is_json else _not_json(response, body), **common)
     if status == 401:
-        return Unauthorized(None if is_json else _not_json(response), **common)
+        return Unauthorized(None if is_json else _not_json(response, body), **common)
     if status == 403:
-        return Forbidden(None if is_json else _not_json(response), **common)
+        return Forbidden(None if is_json else _not_json(response, body), **common)
     if 400 <= status < 500:
         if not is_json:
             # Most of all a 404 from something that is not ModelArts: it says nothing about the pool.
-            return MalformedResponse(_not_json(response), **common)
+            return MalformedResponse(_not_json(response, body), **common)
         if status == 404 and code == ERROR_POOL_NOT_FOUND:
             return PoolNotFound(**common)
         if status == 409 and (code == ERROR_POOL_ALREADY_EXISTS or operation == "create"):
@@ -239,6 +271,6 @@ def error_from_response(
     return MalformedResponse(f"unexpected HTTP status {status}", **common)
 
 
-def _not_json(response: httpx.Response) -> str:
+def _not_json(response: httpx.Response, body: bytes) -> str:
     content_type = response.headers.get("Content-Type", "no content type")
-    return f"error body is not ModelArts JSON: {content_type}, {len(response.content)} bytes"
+    return f"error body is not ModelArts JSON: {_clip(content_type)}, {len(body)} bytes"

@@ -8,6 +8,12 @@ Every model tolerates and keeps fields it does not know (``extra="allow"``): Mod
 and an operator that dropped them, or refused the whole pool because of them, would break on an API update.
 For the same reason enumerated fields (phases, scope states, ...) are plain ``str``: the ``StrEnum`` classes
 below name the documented values for reference and comparisons, but an unknown value survives as it is.
+
+Shapes the sources disagree on are read both ways (modelarts-api.md §10): Huawei's doc table and every SDK
+describe each ``status.resources`` bucket as one object, the real cloud (and the corrected OTC reference) sends
+a list. A single object is read as a one-element list, an absent or null bucket as an empty one, and the fifth
+bucket ``creationFailed`` (nodes whose creation failed, read by Terraform) is kept with the other four.
+Strictness stays where it protects the user: a body that is not a pool (no ``spec``, a list, a number) is refused.
 """
 
 from __future__ import annotations
@@ -207,9 +213,9 @@ class PoolSpec(WireModel):
 
 
 class ResourceStatusItem(WireModel):
-    """One entry of ``status.resources.{creating,available,abnormal,deleting}``."""
+    """One entry of ``status.resources.{creating,available,abnormal,deleting,creationFailed}``."""
 
-    flavor: str
+    flavor: str | None = None
     count: int = 0
     max_count: int | None = None
     azs: list[PoolAz] = Field(default_factory=list)
@@ -221,16 +227,31 @@ class ResourceStatusItem(WireModel):
         return [] if value is None else value
 
 
+RESOURCE_BUCKETS = ("creating", "available", "abnormal", "deleting", "creation_failed")
+"""The ``status.resources`` buckets, as attribute names (``creation_failed`` is ``creationFailed`` on the wire)."""
+
+
 class PoolResourcesStatus(WireModel):
     creating: list[ResourceStatusItem] = Field(default_factory=list)
     available: list[ResourceStatusItem] = Field(default_factory=list)
     abnormal: list[ResourceStatusItem] = Field(default_factory=list)
     deleting: list[ResourceStatusItem] = Field(default_factory=list)
+    creation_failed: list[ResourceStatusItem] = Field(default_factory=list)
 
-    @field_validator("creating", "available", "abnormal", "deleting", mode="before")
+    @field_validator(*RESOURCE_BUCKETS, mode="before")
     @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return [] if value is None else value
+    def _list_or_single_object(cls, value: Any) -> Any:
+        """The documented shape (one object) and the observed one (a list) both read as a list."""
+        if value is None:
+            return []
+        if isinstance(value, dict):
+            return [value] if value else []
+        return value
+
+    def bucket(self, name: str) -> list[ResourceStatusItem]:
+        """One bucket by attribute name (see ``RESOURCE_BUCKETS``)."""
+        items: list[ResourceStatusItem] = getattr(self, name)
+        return items
 
 
 class ScopeStatus(WireModel):
@@ -297,10 +318,23 @@ class Pool(WireModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"status"})
 
 
+class ListMeta(WireModel):
+    """``metadata`` of a list answer; ``continue`` (Kubernetes-style paging) names the next page, if any."""
+
+    continue_: str | None = Field(default=None, alias="continue")
+    remaining_item_count: int | None = None
+
+
 class PoolList(WireModel):
     api_version: str = API_VERSION
     kind: str = KIND_POOL_LIST
+    metadata: ListMeta = Field(default_factory=ListMeta)
     items: list[Pool] = Field(default_factory=list)
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _null_metadata(cls, value: Any) -> Any:
+        return {} if value is None else value
 
     @field_validator("items", mode="before")
     @classmethod
