@@ -226,8 +226,8 @@ async def test_access_keys_in_gateway_messages_are_masked(hostile: Hostile) -> N
 
 async def test_gateway_throttling_code_is_throttled(hostile: Hostile) -> None:
     async def serve(_: web.Request) -> web.Response:
-        body = {"error_code": "APIGW.0308",
-                "error_msg": "The throttling threshold has been reached: policy user over ratelimit,limit:5,time:1 minute"}
+        message = "The throttling threshold has been reached: policy user over ratelimit,limit:5,time:1 minute"
+        body = {"error_code": "APIGW.0308", "error_msg": message}
         return web.Response(status=429, body=json.dumps(body), content_type="application/json",
                             headers={"Retry-After": "3"})
 
