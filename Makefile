@@ -40,12 +40,12 @@ controlplane:
 demo: venv controlplane
 	PYTHONPATH=tools $(BIN)/python tools/demo.py
 
-# The CRD is generated from the models in operator/modelarts_operator/resource; the chart carries a
-# byte-identical copy (tests/unit/test_packaging.py fails when either is stale).
-CRD_FILE := modelarts.operator.dev_modelartspools.yaml
+# The CRDs are generated from the models in operator/modelarts_operator/resource; the chart carries
+# byte-identical copies (tests/unit/test_packaging.py fails when any is stale).
 crds: venv
-	$(BIN)/modelarts-operator crd > crds/$(CRD_FILE)
-	cp crds/$(CRD_FILE) deploy/helm/modelarts-operator/crds/$(CRD_FILE)
+	for kind in pools projects; do \
+	  $(BIN)/modelarts-operator crd --kind $$kind > crds/modelarts.operator.dev_modelarts$$kind.yaml && \
+	  cp crds/modelarts.operator.dev_modelarts$$kind.yaml deploy/helm/modelarts-operator/crds/; done
 
 # Plain manifests for kustomize users, rendered from the chart with the helm that `make controlplane` builds
 # (tests/e2e/test_chart.py fails when they are stale).

@@ -22,7 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser("emulator", help="run the local ModelArts v2 pools API emulator")
     emulator_cli.configure_parser(emulator)
 
-    commands.add_parser("crd", help="print the generated ModelArtsPool CustomResourceDefinition as YAML")
+    crd = commands.add_parser("crd", help="print the generated CustomResourceDefinitions as YAML")
+    crd.add_argument("--kind", default="all",
+                     help="pool, project or all (default: all, as one multi-document YAML stream)")
     return parser
 
 
@@ -35,9 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "crd":
         from modelarts_operator.resource import crd
 
-        sys.stdout.write(crd.render_yaml())
+        kinds = crd.KINDS if args.kind == "all" else (crd.kind_named(args.kind),)
+        sys.stdout.write("---\n".join(crd.render_yaml(kind) for kind in kinds))
         return 0
-    from modelarts_operator.runner import run
+    from modelarts_operator.controller.runner import run
 
     return run(args)
 

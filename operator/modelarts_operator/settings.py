@@ -7,24 +7,56 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from modelarts_operator.reconcile.endpoints import DEFAULT_ALLOWED_ENDPOINTS
+from modelarts_operator.resource.project import Adoption
+
 
 class OperatorSettings(BaseSettings):
     """Every setting of ``modelarts-operator run``; the README's settings table mirrors this class."""
 
     model_config = SettingsConfigDict(env_prefix="MODELARTS_", extra="ignore")
 
-    region: str | None = Field(default=None, description="Default region for objects without spec.region.")
-    project_id: str | None = Field(default=None, description="Default project for objects without spec.projectId.")
+    region: str | None = Field(default=None, description="The operator's own region (for the namespaces in "
+                               "MODELARTS_DEFAULT_CREDENTIALS_NAMESPACES; also the fallback of tenant Secrets).")
+    project_id: str | None = Field(default=None, description="The operator's own project (same use as the region).")
     endpoint: str | None = Field(
         default=None,
-        description="Default ModelArts endpoint; else https://modelarts.{region}.myhuaweicloud.com.",
+        description="The operator's own ModelArts endpoint; else https://modelarts.{region}.myhuaweicloud.com.",
     )
-    access_key: str | None = Field(default=None, description="Default AK for objects without credentialsSecretRef.")
+    access_key: str | None = Field(default=None, description="The operator's own AK: it serves only "
+                                   "MODELARTS_DEFAULT_CREDENTIALS_NAMESPACES.")
     secret_key: SecretStr | None = Field(default=None, description="Default SK.")
     security_token: SecretStr | None = Field(default=None, description="Default security token (temporary AK/SK).")
     ca_bundle: str | None = Field(default=None, description="Path of a CA bundle for the ModelArts endpoint.")
     verify_tls: bool = Field(default=True, description="Verify the endpoint's TLS certificate.")
-    request_timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of one ModelArts request.")
+    request_timeout_seconds: float = Field(default=30.0, gt=0, description="Deadline of one ModelArts request "
+                                           "attempt, from connecting to the last byte of the answer.")
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024, description="Largest ModelArts "
+                                    "answer read, as received and once decompressed; bigger ones are refused.")
+    allowed_endpoints: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_ENDPOINTS),
+        description="ModelArts endpoints the operator may call (comma-separated URL patterns; * matches one DNS "
+        "label or any port). https only unless a pattern says http://.",
+    )
+    default_credentials_namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Namespaces (comma-separated, globs allowed) whose pools may use the operator's own "
+        "credentials and project; empty: none.",
+    )
+    default_adoption: Adoption = Field(default=Adoption.FORBIDDEN, description="What pools on the operator's own "
+                                       "credentials may adopt: Forbidden, ObserveOnly or Full.")
+    tenant_secrets: bool = Field(default=False, description="Let pools bring their own credentials "
+                                 "(spec.credentialsSecretRef to a Secret labelled "
+                                 "modelarts.operator.dev/credentials=true in their namespace).")
+    visibility_grace_seconds: float = Field(
+        default=600.0, gt=0, description="How long after its creation a pool answering 404 is taken as not yet "
+        "visible (read-after-create lag) rather than gone.",
+    )
+    credentials_lockout_seconds: float = Field(
+        default=300.0, ge=0, description="After ModelArts refuses an access key (401), no call uses it for this "
+        "long: Huawei's gateway locks a key for 5 minutes after 5 failed authentications.",
+    )
+    list_page_size: int = Field(default=500, ge=1, le=5000, description="Pools asked for per page when listing.")
 
     namespaces: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -46,13 +78,19 @@ class OperatorSettings(BaseSettings):
         default=10.0, gt=0, description="ModelArts requests per second, shared per (endpoint, project)."
     )
     rate_burst: int = Field(default=20, ge=1, description="Requests that may go at once before the rate applies.")
+    leader_election: bool = Field(default=False, description="Run only while holding the Lease "
+                                  "modelarts-operator (two or more replicas).")
+    leader_election_namespace: str | None = Field(default=None, description="Namespace of the Lease; default: "
+                                                  "the pod's namespace.")
+    leader_election_identity: str | None = Field(default=None, description="This replica's name in the Lease; "
+                                                 "default: the host name plus a random suffix.")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
-    health_address: str = Field(default="0.0.0.0", description="Bind address of the health and metrics "  # noqa: S104
-                                "endpoints.")
+    health_address: str = Field(default="127.0.0.1", description="Bind address of the health and metrics "
+                                "endpoints (the chart sets 0.0.0.0).")
     health_port: int = Field(default=8081, ge=0, le=65535, description="Port of /healthz (liveness).")
     metrics_port: int = Field(default=8080, ge=0, le=65535, description="Port of /metrics (Prometheus); 0: off.")
 
-    @field_validator("namespaces", mode="before")
+    @field_validator("namespaces", "allowed_endpoints", "default_credentials_namespaces", mode="before")
     @classmethod
     def _split_namespaces(cls, value: object) -> object:
         if isinstance(value, str):

@@ -66,7 +66,8 @@ def default_endpoint(region: str) -> str:
 
 
 def make_http_client(
-    *, verify: bool | str = True, timeout: float = DEFAULT_TIMEOUT, trust_env: bool = True
+    *, verify: bool | str = True, timeout: float = DEFAULT_TIMEOUT, trust_env: bool = True,
+    limits: httpx.Limits | None = None,
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` for ModelArts.
 
@@ -75,7 +76,8 @@ def make_http_client(
     ``HTTPS_PROXY``/``NO_PROXY`` working, which clusters with an egress proxy need.
     """
     tls = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
-    return httpx.AsyncClient(verify=tls, timeout=timeout, follow_redirects=False, trust_env=trust_env)
+    return httpx.AsyncClient(verify=tls, timeout=timeout, follow_redirects=False, trust_env=trust_env,
+                             limits=limits or httpx.Limits())
 
 
 def _encode_json(body: Mapping[str, Any]) -> bytes:
@@ -149,12 +151,14 @@ class ModelArtsClient:
         label_selector: str | None = None,
         status: str | None = None,
         limit: int | None = None,
+        first_page_only: bool = False,
         max_pages: int = 1000,
     ) -> list[Pool]:
         """``GET /pools``, every page. ``status`` is one of ``created``, ``failed``, ``creating``.
 
         With ``limit``, pages are asked for Kubernetes-style (``limit`` and the ``continue`` token the previous
         page's ``metadata.continue`` carried); a server that does not page simply answers everything at once.
+        ``first_page_only``: one call, whatever remains (a cheap signed read).
         One unreadable item fails the whole call (``MalformedResponse``) rather than being skipped: callers look
         for their own pool in the list, and a pool silently left out could be created twice or leaked.
         """
@@ -167,7 +171,7 @@ class ModelArtsClient:
             page = self._parse("list", response, PoolList)
             pools.extend(page.items)
             token = page.metadata.continue_
-            if not token or not limit:
+            if not token or not limit or first_page_only:
                 return pools
             params = {**params, "continue": token}
         raise MalformedResponse(f"list did not end after {max_pages} pages", operation="list")

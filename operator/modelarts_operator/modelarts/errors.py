@@ -78,8 +78,11 @@ class ModelArtsError(Exception):
         error_code: str | None = None,
         error_msg: str | None = None,
         request_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.detail = _clip(detail)
+        # Seconds before the same call is worth trying again, when the server (or the caller) says so.
+        self.retry_after = retry_after
         self.operation = operation
         self.status_code = status_code
         self.error_code = error_code
@@ -148,10 +151,6 @@ class Throttled(ModelArtsError):
     """429: over the rate limit. ``retry_after``: the server's ``Retry-After`` in seconds, if it sent one."""
 
     _retryable = True
-
-    def __init__(self, detail: str | None = None, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(detail, **kwargs)
 
 
 class ServerError(ModelArtsError):

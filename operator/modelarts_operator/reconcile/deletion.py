@@ -1,8 +1,14 @@
-"""One step of deleting a ModelArtsPool's pool: DELETE, then mirror GETs until ModelArts answers 404.
+"""Deleting a ModelArtsPool's pool: one decision (:func:`decide`), then steps until ModelArts answers 404.
 
-Nothing here ever gives up: a refusal or a stall becomes the ``Deleting`` condition with reason
-``DeletionStalled`` and the cloud's own message, and the step is tried again with backoff. The only ways out
-are the pool being gone (404) or the user switching ``deletionPolicy`` to ``Retain``.
+The decision is typed: :class:`Release` (the object may go without asking the cloud: Retain, observe-only, nothing
+ever created) or :class:`DeletePool` (steps of :class:`PoolDeletion`). Nothing here ever gives up: a refusal or
+a stall becomes the ``Deleting`` condition with reason ``DeletionStalled`` and the cloud's own message, and the
+step is tried again with backoff. The only ways out are the pool being gone (404, confirmed) or the user
+switching ``deletionPolicy`` to ``Retain``.
+
+Before every DELETE the pool is checked to be this object's (``ownership.refusal``): a forged ``status.poolName``
+never deletes somebody else's pool. A 404 for a pool never seen and younger than the grace period is
+read-after-create lag, not proof that it is gone: the finalizer stays until the failed list or time says so.
 """
 
 from __future__ import annotations
@@ -10,30 +16,81 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from modelarts_operator.modelarts import errors
 from modelarts_operator.modelarts.client import ModelArtsClient
-from modelarts_operator.modelarts.models import Pool
+from modelarts_operator.modelarts.models import Pool, PoolPhase
 from modelarts_operator.reconcile import conditions as c
-from modelarts_operator.reconcile import desired, mirror, recovery
+from modelarts_operator.reconcile import desired, mirror, ownership, recovery
+from modelarts_operator.reconcile.binding import Binding
 from modelarts_operator.reconcile.timing import Timing
-from modelarts_operator.reconcile.view import Claims, ObjectSink, PoolObject, parse_timestamp, timestamp, utc_now
-from modelarts_operator.resource.spec import DeletionPolicy
-from modelarts_operator.resource.status import ConditionType
+from modelarts_operator.reconcile.view import (
+    Claims,
+    ObjectSink,
+    PoolObject,
+    PoolReader,
+    parse_timestamp,
+    timestamp,
+    utc_now,
+)
+from modelarts_operator.resource.project import Adoption
+from modelarts_operator.resource.spec import DeletionPolicy, ManagementPolicy
+from modelarts_operator.resource.status import ConditionType, DeletionProgress, ModelArtsPoolStatus
 
 # DELETE was accepted but the pool still is not Deleting after this many transition intervals: send it again.
 RESEND_AFTER_INTERVALS = 6
 # The longest wait between two looks at a draining pool, however far away its predicted end.
 MAX_DRAIN_POLL_SECONDS = 60.0
+# lastCheckedAt is a heartbeat: written at most this often while nothing else a user can see changes.
+HEARTBEAT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Release:
+    """The object may go now; the pool (if any) stays untouched. ``retained``: by ``deletionPolicy: Retain``."""
+
+    message: str
+    retained: bool = False
+
+    @property
+    def event_reason(self) -> str:
+        return "Retained" if self.retained else "Released"
+
+
+@dataclass(frozen=True)
+class DeletePool:
+    """The pool must be deleted (or found, if a create may have reached ModelArts) before the object goes."""
+
+
+Decision = Release | DeletePool
+
+
+def decide(obj: PoolObject, binding: Binding | None) -> Decision:
+    """What deleting this object means, from the object alone (and its binding, for adopted pools)."""
+    if obj.spec.deletion_policy == DeletionPolicy.RETAIN:
+        if obj.pool_name:
+            return Release(f"pool {obj.pool_name} retained in ModelArts (deletionPolicy Retain)", retained=True)
+        return Release("deletionPolicy is Retain", retained=True)
+    if obj.spec.pool_name is not None:
+        if obj.pool_name is None:
+            return Release(f"pool {obj.spec.pool_name} was never adopted by this object; left untouched")
+        if obj.spec.effective_management_policy == ManagementPolicy.OBSERVE_ONLY:
+            return Release(f"pool {obj.pool_name} left in ModelArts (managementPolicy ObserveOnly)")
+        if binding is not None and binding.adoption != Adoption.FULL:
+            return Release(f"pool {obj.pool_name} left in ModelArts: {binding.origin} no longer allows deleting "
+                           f"adopted pools (adoption {binding.adoption})")
+        return DeletePool()
+    if obj.pool_name is None and obj.create_requested_at is None:
+        return Release("no pool was created for this object")
+    return DeletePool()
 
 
 def next_drain_check(*, initial_nodes: int, nodes_left: int, elapsed_seconds: float, transition: float) -> float:
-    """Seconds until the next GET of a draining pool.
+    """Seconds until the next look at a draining pool.
 
-    Terraform waits 30 s and then polls every 10 s; polling every transition interval would cost more GETs than
-    that on a long deletion. So while nodes drain, the next look is half the predicted time to the end (from
-    the drain rate so far), never sooner than the transition interval and never later than a minute: few GETs
+    Terraform waits 30 s and then polls every 10 s; looking every transition interval would cost more than that
+    on a long deletion. So while nodes drain, the next look is half the predicted time to the end (from the
+    drain rate so far), never sooner than the transition interval and never later than a minute: few looks
     early on, the transition interval as the end nears, so the 404 is still seen within one interval.
     """
     drained = initial_nodes - nodes_left
@@ -46,26 +103,16 @@ def next_drain_check(*, initial_nodes: int, nodes_left: int, elapsed_seconds: fl
 @dataclass(frozen=True)
 class DeletionStep:
     done: bool
-    requeue_after: float = 0.0
+    # How often the pool must be looked at meanwhile, and when to step again regardless (a retry).
+    observe_every: float = 0.0
+    retry_after: float | None = None
     duration_seconds: float | None = None  # from the first DELETE to 404, when done after deleting
-
-
-def releasable_without_cloud(obj: PoolObject) -> str | None:
-    """Why the object can go without asking ModelArts anything, or ``None``."""
-    if obj.spec.deletion_policy == DeletionPolicy.RETAIN:
-        if obj.pool_name:
-            return f"pool {obj.pool_name} retained in ModelArts (deletionPolicy Retain)"
-        return "deletionPolicy is Retain"
-    if obj.pool_name is None and obj.create_requested_at is None:
-        if obj.spec.pool_name:
-            return f"pool {obj.spec.pool_name} was never adopted by this object; left untouched"
-        return "no pool was created for this object"
-    return None
+    message: str = ""  # why it is done (for the Event)
+    credentials_refused: bool = False
 
 
 def _nodes_left(pool: Pool) -> int:
-    totals = mirror.node_totals(pool)
-    return totals.available + totals.creating + totals.abnormal + totals.deleting
+    return mirror.node_totals(pool).total
 
 
 class PoolDeletion:
@@ -74,21 +121,27 @@ class PoolDeletion:
     def __init__(
         self,
         client: ModelArtsClient,
+        reader: PoolReader,
         obj: PoolObject,
+        binding: Binding,
         sink: ObjectSink,
         claims: Claims,
         timing: Timing,
         *,
+        visibility_grace_seconds: float = 600.0,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._client = client
+        self._reader = reader
         self._obj = obj
+        self._binding = binding
         self._sink = sink
         self._claims = claims
         self._timing = timing
+        self._grace = visibility_grace_seconds
         self._now = now()
-        self._status: dict[str, Any] = dict(obj.status)
-        self._deletion: dict[str, Any] = dict(self._status.get("deletion") or {})
+        self._status: ModelArtsPoolStatus = obj.status.model_copy(deep=True)
+        self._deletion: DeletionProgress = self._status.deletion or DeletionProgress()
 
     async def step(self) -> DeletionStep:
         name = self._obj.pool_name
@@ -96,68 +149,83 @@ class PoolDeletion:
             if name is None:
                 found = await self._find_half_created()
                 if found is None:
-                    self._sink.event(False, "Released", "no pool was created for this object")
-                    return DeletionStep(done=True)
+                    return DeletionStep(done=True, message="no pool was created for this object")
                 name = found
-            if self._should_send_delete():
+            sighting = await self._reader.look(name)
+            pool = sighting.pool
+            if pool is None and not sighting.confirmed and not self._protected():
+                pool = await self._reader.confirm(name)
+                sighting = type(sighting)(pool, confirmed=True)
+            if pool is None:
+                return await self._not_there(name, confirmed=sighting.confirmed)
+            refused = ownership.refusal(self._obj, pool, self._claims, self._binding, action="delete")
+            if refused is not None:
+                return await self._failed_with(refused + "; set deletionPolicy Retain to release the object")
+            if self._should_send_delete(pool):
                 return await self._send_delete(name)
-            return await self._check(name)
+            return await self._watch(name, pool)
         except errors.PoolNotFound:
-            return self._gone(name)
+            assert name is not None
+            return await self._not_there(name, confirmed=True)
         except errors.ModelArtsError as exc:
             return await self._failed(exc)
 
     async def _find_half_created(self) -> str | None:
         """A create may have reached ModelArts before a crash: find that pool rather than leak it (and never
-        one that another object manages)."""
+        one that another object manages, or one older than the object)."""
         intent = self._obj.create_requested_at
         if intent is None:
             return None
         pool = await recovery.find_pool_created_since(
             self._client, desired.display_name(self._obj.spec, self._obj.name), intent,
             workspace_id=self._obj.spec.workspace_id,
-            managed_elsewhere=lambda name: bool(self._claims.pool_owners(name) - {self._obj.key}),
+            managed_elsewhere=lambda name: bool(ownership.managed_elsewhere(self._obj, self._claims, name)),
         )
         if pool is None or pool.name is None:
             return None
-        self._status["poolName"] = pool.name
+        self._status.pool_name = pool.name
         return pool.name
 
-    def _should_send_delete(self) -> bool:
-        if not self._deletion.get("requestedAt") or self._deletion.get("lastError"):
+    def _should_send_delete(self, pool: Pool) -> bool:
+        if not self._deletion.requested_at or self._deletion.last_error:
             return True
-        if self._status.get("phase") == "Deleting":
+        if pool.status.phase == PoolPhase.DELETING or pool.metadata.deletion_timestamp:
             return False
-        last = parse_timestamp(self._deletion.get("lastRequestedAt") or self._deletion.get("requestedAt"))
+        last = parse_timestamp(self._deletion.last_requested_at or self._deletion.requested_at)
         resend_after = RESEND_AFTER_INTERVALS * self._timing.transition_seconds
         return last is None or (self._now - last).total_seconds() >= resend_after
 
     async def _send_delete(self, name: str) -> DeletionStep:
-        first = not self._deletion.get("requestedAt")
-        self._deletion["attempts"] = int(self._deletion.get("attempts", 0)) + 1
+        first = not self._deletion.requested_at
+        self._deletion.attempts += 1
         pool = await self._client.delete_pool(name)
+        self._reader.wrote(name, read_back=False)
         now = timestamp(self._now)
-        self._deletion.setdefault("requestedAt", now)
-        self._deletion.setdefault("initialNodes", _nodes_left(pool))
-        self._deletion.update(lastRequestedAt=now, lastCheckedAt=now, lastProgressAt=now, failures=0)
-        self._deletion.pop("lastError", None)
-        self._mirror(pool)
+        self._deletion.requested_at = self._deletion.requested_at or now
+        if self._deletion.initial_nodes is None:
+            self._deletion.initial_nodes = _nodes_left(pool)
+        self._deletion.last_requested_at = now
+        self._deletion.last_checked_at = now
+        self._deletion.last_progress_at = now
+        self._deletion.failures = 0
+        self._deletion.last_error = None
+        mirror.apply_mirror(self._status, pool)
         self._set(c.DELETION_REQUESTED, f"ModelArts accepted the deletion of pool {name}")
         await self._write()
         if first:
             self._sink.event(False, c.DELETION_REQUESTED, f"deleting ModelArts pool {name}")
-        return DeletionStep(done=False, requeue_after=self._timing.transition_seconds)
+        return DeletionStep(done=False, observe_every=self._timing.transition_seconds)
 
-    async def _check(self, name: str) -> DeletionStep:
-        pool = await self._client.get_pool(name)
+    async def _watch(self, name: str, pool: Pool) -> DeletionStep:
         now = timestamp(self._now)
-        before = (self._status.get("phase"), self._status.get("nodes"))
-        self._mirror(pool)
-        if (self._status.get("phase"), self._status.get("nodes")) != before:
-            self._deletion["lastProgressAt"] = now
-        self._deletion.update(lastCheckedAt=now, failures=0)
+        before = (self._status.phase, self._status.nodes)
+        mirror.apply_mirror(self._status, pool)
+        mirror.record_sighting(self._status, pool, self._now)
+        if (self._status.phase, self._status.nodes) != before:
+            self._deletion.last_progress_at = now
+        self._deletion.failures = 0
         totals = mirror.node_totals(pool)
-        last_progress = parse_timestamp(self._deletion.get("lastProgressAt")) or self._now
+        last_progress = parse_timestamp(self._deletion.last_progress_at) or self._now
         idle = (self._now - last_progress).total_seconds()
         if idle >= self._timing.deletion_stall_seconds:
             message = (f"deletion of pool {name} has not progressed for {int(idle)}s (phase "
@@ -166,47 +234,92 @@ class PoolDeletion:
             self._set(c.DELETION_STALLED, message)
         else:
             self._set(c.DELETION_IN_PROGRESS, f"pool {name} is being deleted: {_nodes_left(pool)} nodes left")
-        await self._write()
-        requested = parse_timestamp(self._deletion.get("requestedAt")) or self._now
-        delay = next_drain_check(
-            initial_nodes=int(self._deletion.get("initialNodes") or 0), nodes_left=_nodes_left(pool),
+        await self._write(heartbeat=True)
+        requested = parse_timestamp(self._deletion.requested_at) or self._now
+        every = next_drain_check(
+            initial_nodes=int(self._deletion.initial_nodes or 0), nodes_left=_nodes_left(pool),
             elapsed_seconds=(self._now - requested).total_seconds(), transition=self._timing.transition_seconds,
         )
-        return DeletionStep(done=False, requeue_after=delay)
+        return DeletionStep(done=False, observe_every=every)
 
-    def _gone(self, name: str | None) -> DeletionStep:
-        requested = parse_timestamp(self._deletion.get("requestedAt"))
+    async def _not_there(self, name: str, *, confirmed: bool) -> DeletionStep:
+        """DELETE or GET answered 404 (``confirmed``), or the list no longer shows a young, unseen pool."""
+        if not self._protected():
+            return self._gone(name)
+        failed = await recovery.find_failed(self._client, name, workspace_id=self._obj.spec.workspace_id)
+        if failed is not None:
+            return DeletionStep(done=True, message=f"pool {name} failed to be created in ModelArts; nothing to delete")
+        listed = await recovery.find_listed(self._client, desired.display_name(self._obj.spec, self._obj.name), name,
+                                            workspace_id=self._obj.spec.workspace_id)
+        if listed is not None:
+            if self._should_send_delete(listed):
+                return await self._send_delete(name)
+            return await self._watch(name, listed)
+        created = self._created_at()
+        age = int((self._now - created).total_seconds()) if created else 0
+        message = (f"ModelArts does not show pool {name} yet (created {age}s ago); its deletion is confirmed once "
+                   "it shows up or the grace period for new pools has passed")
+        self._set(c.DELETION_IN_PROGRESS, message)
+        await self._write(heartbeat=True)
+        return DeletionStep(done=False, observe_every=self._timing.transition_seconds,
+                            retry_after=self._timing.transition_seconds)
+
+    def _created_at(self) -> datetime | None:
+        cloud = self._status.cloud
+        return parse_timestamp(cloud.creation_timestamp if cloud else None) or self._obj.create_requested_at
+
+    def _protected(self) -> bool:
+        """Never seen through GET or list and younger than the grace period: a 404 may be read-after-create lag."""
+        seen = self._status.seen
+        if seen is not None and seen.first_at is not None:
+            return False
+        created = self._created_at()
+        return created is None or (self._now - created).total_seconds() < self._grace
+
+    def _gone(self, name: str) -> DeletionStep:
+        requested = parse_timestamp(self._deletion.requested_at)
         duration = (self._now - requested).total_seconds() if requested else None
-        self._sink.event(False, "Deleted", f"pool {name} is gone from ModelArts")
-        return DeletionStep(done=True, duration_seconds=duration)
+        return DeletionStep(done=True, duration_seconds=duration, message=f"pool {name} is gone from ModelArts")
 
     async def _failed(self, exc: errors.ModelArtsError) -> DeletionStep:
-        failures = int(self._deletion.get("failures", 0)) + 1
-        message = str(exc)
-        self._deletion.update(failures=failures, lastError=message, lastCheckedAt=timestamp(self._now))
+        return await self._failed_with(str(exc), retry_after=exc.retry_after,
+                                       credentials_refused=isinstance(exc, errors.Unauthorized | errors.Forbidden))
+
+    async def _failed_with(self, message: str, *, retry_after: float | None = None,
+                           credentials_refused: bool = False) -> DeletionStep:
+        failures = self._deletion.failures + 1
+        self._deletion.failures = failures
+        self._deletion.last_error = message
+        self._deletion.last_checked_at = timestamp(self._now)
         self._stalled_event(message)
         self._set(c.DELETION_STALLED, message)
         await self._write()
-        retry_after = exc.retry_after if isinstance(exc, errors.Throttled) else None
-        return DeletionStep(done=False, requeue_after=self._timing.backoff(failures, at_least=retry_after or 0.0))
+        delay = self._timing.backoff(failures, at_least=retry_after or 0.0)
+        return DeletionStep(done=False, observe_every=self._timing.transition_seconds, retry_after=delay,
+                            credentials_refused=credentials_refused)
 
     def _stalled_event(self, message: str) -> None:
-        current = c.find(list(self._status.get("conditions") or []), ConditionType.DELETING)
-        if current is None or current.get("reason") != c.DELETION_STALLED or current.get("message") != message:
+        current = c.find(self._status.conditions, ConditionType.DELETING)
+        if current is None or current.reason != c.DELETION_STALLED or current.message != message:
             self._sink.event(True, c.DELETION_STALLED, message)
-
-    def _mirror(self, pool: Pool) -> None:
-        mirror.apply_mirror(self._status, pool)
 
     def _set(self, reason: str, message: str) -> None:
         now = timestamp(self._now)
         generation = self._obj.generation
-        conditions = c.upsert(self._status.get("conditions"), ConditionType.DELETING, True, reason, message,
+        conditions = c.upsert(self._status.conditions, ConditionType.DELETING, True, reason, message,
                               generation=generation, now=now)
-        self._status["conditions"] = c.upsert(conditions, ConditionType.READY, False, c.READY_DELETING,
-                                              "the object is being deleted", generation=generation, now=now)
+        self._status.conditions = c.upsert(conditions, ConditionType.READY, False, c.READY_DELETING,
+                                           "the object is being deleted", generation=generation, now=now)
 
-    async def _write(self) -> None:
-        self._status["deletion"] = self._deletion
-        self._status["lastSyncTime"] = timestamp(self._now)
+    async def _write(self, *, heartbeat: bool = False) -> None:
+        """Write what a user can see; ``lastCheckedAt`` moves at most once a heartbeat on its own."""
+        now = timestamp(self._now)
+        if heartbeat:
+            last = parse_timestamp(self._deletion.last_checked_at)
+            if last is None or (self._now - last).total_seconds() >= HEARTBEAT_SECONDS:
+                self._deletion.last_checked_at = now
+        self._status.deletion = self._deletion
+        if self._status == self._obj.status:
+            return
+        self._status.last_sync_time = now
         await self._sink.write_status(self._status)

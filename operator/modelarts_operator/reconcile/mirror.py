@@ -1,22 +1,28 @@
-"""What ModelArts says about a pool, copied into ``status`` (phase, nodes by state, scope, driver, metadata)."""
+"""What ModelArts says about a pool, copied into the typed ``status`` (phase, nodes by state, scope, driver,
+metadata), and what that means for readiness and polling."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
 
 from modelarts_operator.modelarts import models
 from modelarts_operator.reconcile import conditions as c
+from modelarts_operator.reconcile.view import timestamp
 from modelarts_operator.resource.status import (
     CloudMetadata,
     DriverState,
     DriverStatus,
+    ModelArtsPoolStatus,
     NodeTotals,
     ResourcesByState,
     ResourceState,
     ScopeState,
+    Sightings,
 )
 
-NODE_STATES = ("creating", "available", "abnormal", "deleting")
+# status.resources buckets, by attribute name (the wire bucket creationFailed is creation_failed).
+NODE_STATES = models.RESOURCE_BUCKETS
+KNOWN_PHASES = frozenset(models.PoolPhase)
 # Phases in which nothing is moving: the pool is polled slowly.
 STABLE_PHASES = frozenset({
     models.PoolPhase.RUNNING, models.PoolPhase.ABNORMAL, models.PoolPhase.ERROR,
@@ -24,6 +30,15 @@ STABLE_PHASES = frozenset({
 })
 TRANSIENT_SCOPE_STATES = frozenset({models.ScopeState.ENABLING, models.ScopeState.DISABLING})
 TRANSIENT_DRIVER_STATES = frozenset({models.DriverPhase.CREATING, models.DriverPhase.UPGRADING})
+# Cloud text copied into status is bounded: the status of one object must stay small whatever is answered.
+MAX_PHASE = 64
+MAX_MESSAGE = 1024
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    if text is None:
+        return None
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _resource_state(item: models.ResourceStatusItem) -> ResourceState:
@@ -32,24 +47,29 @@ def _resource_state(item: models.ResourceStatusItem) -> ResourceState:
 
 def node_totals(pool: models.Pool) -> NodeTotals:
     resources = pool.status.resources
-    return NodeTotals(**{state: sum(item.count for item in getattr(resources, state)) for state in NODE_STATES})
+    return NodeTotals(**{state: sum(item.count for item in resources.bucket(state)) for state in NODE_STATES})
 
 
-def mirrored_status(pool: models.Pool) -> dict[str, Any]:
-    """The ``status`` fields that mirror the pool, as wire JSON. Absent cloud fields are ``None`` so that a
-    merge-patch removes what the cloud no longer reports."""
-    status = pool.status
-    resources = ResourcesByState(
-        **{state: [_resource_state(item) for item in getattr(status.resources, state)] for state in NODE_STATES}
-    )
-    driver = None
-    if status.driver is not None:
-        driver = DriverStatus(
-            gpu=DriverState.model_validate(status.driver.gpu.to_wire()) if status.driver.gpu else None,
-            npu=DriverState.model_validate(status.driver.npu.to_wire()) if status.driver.npu else None,
+def apply_mirror(status: ModelArtsPoolStatus, pool: models.Pool) -> None:
+    """Copy the pool into ``status`` in place; what the cloud no longer reports is removed."""
+    source = pool.status
+    status.pool_name = pool.name or status.pool_name
+    status.phase = _clip(source.phase, MAX_PHASE)
+    status.message = _clip(source.message, MAX_MESSAGE)
+    status.parent = source.parent
+    status.root = source.root
+    status.resources = ResourcesByState(
+        **{state: [_resource_state(item) for item in source.resources.bucket(state)] for state in NODE_STATES})
+    status.nodes = node_totals(pool)
+    status.scope = [ScopeState(scope_type=s.scope_type, state=s.state) for s in source.scope] or None
+    status.driver = None
+    if source.driver is not None:
+        status.driver = DriverStatus(
+            gpu=DriverState.model_validate(source.driver.gpu.to_wire()) if source.driver.gpu else None,
+            npu=DriverState.model_validate(source.driver.npu.to_wire()) if source.driver.npu else None,
         )
     metadata = pool.metadata
-    cloud = CloudMetadata(
+    status.cloud = CloudMetadata(
         display_name=metadata.display_name,
         creation_timestamp=metadata.creation_timestamp,
         deletion_timestamp=metadata.deletion_timestamp,
@@ -57,28 +77,23 @@ def mirrored_status(pool: models.Pool) -> dict[str, Any]:
         resource_id=metadata.resource_id,
         workspace_id=metadata.workspace_id,
     )
-    return {
-        "poolName": pool.name,
-        "phase": status.phase,
-        "message": status.message,
-        "parent": status.parent,
-        "root": status.root,
-        "resources": resources.model_dump(by_alias=True, exclude_none=True),
-        "nodes": node_totals(pool).model_dump(by_alias=True),
-        "scope": [ScopeState(scope_type=s.scope_type, state=s.state).model_dump(by_alias=True, exclude_none=True)
-                  for s in status.scope] or None,
-        "driver": driver.model_dump(by_alias=True, exclude_none=True) if driver else None,
-        "cloud": cloud.model_dump(by_alias=True, exclude_none=True),
-    }
 
 
-def apply_mirror(status: dict[str, Any], pool: models.Pool) -> None:
-    """Copy the pool into ``status`` in place; what the cloud no longer reports is removed."""
-    for key, value in mirrored_status(pool).items():
-        if value is None:
-            status.pop(key, None)
-        else:
-            status[key] = value
+def clear_mirror(status: ModelArtsPoolStatus) -> None:
+    """Forget the pool (it is gone, or a new one will be created)."""
+    for name in ("pool_name", "phase", "message", "parent", "root", "resources", "nodes", "scope", "driver",
+                 "cloud", "seen", "adopted"):
+        setattr(status, name, None)
+
+
+def record_sighting(status: ModelArtsPoolStatus, pool: models.Pool, now: datetime) -> None:
+    """The pool was seen through GET or list (not only in a create answer)."""
+    seen = status.seen or Sightings()
+    if seen.first_at is None:
+        seen.first_at = timestamp(now)
+    if seen.running_at is None and pool.status.phase == models.PoolPhase.RUNNING:
+        seen.running_at = timestamp(now)
+    status.seen = seen
 
 
 def in_transition(pool: models.Pool) -> bool:
@@ -99,7 +114,7 @@ def readiness(pool: models.Pool) -> tuple[bool, str, str]:
     """(ready, reason, message) of the Ready condition for what the pool shows."""
     phase = pool.status.phase
     totals = node_totals(pool)
-    cloud_message = pool.status.message or ""
+    cloud_message = _clip(pool.status.message, MAX_MESSAGE) or ""
     if phase == "Running":
         if totals.creating or totals.deleting:
             return False, c.READY_SCALING, (
@@ -107,6 +122,8 @@ def readiness(pool: models.Pool) -> tuple[bool, str, str]:
             )
         if totals.abnormal:
             return False, c.READY_ABNORMAL, f"{totals.abnormal} abnormal nodes"
+        if totals.creation_failed:
+            return False, c.READY_ABNORMAL, f"{totals.creation_failed} nodes failed to be created"
         return True, c.READY_AVAILABLE, f"pool is running; nodes available: {totals.available}"
     if phase in (None, "Creating"):
         return False, c.READY_CREATING, cloud_message or "pool is being created"
@@ -116,6 +133,9 @@ def readiness(pool: models.Pool) -> tuple[bool, str, str]:
         return False, c.READY_PENDING, cloud_message or "pool is waiting (unpaid order or approval)"
     if phase == "Abnormal":
         return False, c.READY_ABNORMAL, cloud_message or "pool is abnormal"
-    if phase in ("Error", "CreationFailed", "ScalingFailed"):
+    if phase == "CreationFailed":
+        return False, c.READY_CREATION_FAILED, cloud_message or "ModelArts failed to create the pool"
+    if phase in ("Error", "ScalingFailed"):
         return False, c.READY_ERROR, cloud_message or f"pool phase is {phase}"
-    return False, phase, cloud_message or f"pool phase is {phase}"
+    shown = _clip(phase, MAX_PHASE)
+    return False, c.READY_UNKNOWN_PHASE, cloud_message or f"ModelArts reports phase {shown!r}, unknown to the operator"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from modelarts_operator.reconcile.view import ANNOTATION_POLL_INTERVAL
+
+MAX_POLL_INTERVAL_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -18,13 +21,19 @@ class Timing:
     jitter: Callable[[], float] = random.random  # 0..1; injectable so tests are deterministic
 
     def stable_for(self, annotations: Mapping[str, str]) -> float:
-        """The stable interval, unless the object overrides it by annotation (ignored when not a number > 0)."""
+        """The stable interval, unless the object overrides it by annotation.
+
+        A tenant writes that annotation, so it is bounded: never below the transition interval (a hot loop
+        would spend the project's shared rate), never above an hour (a pool must still be looked at), and a
+        value that is not a finite number is ignored."""
         override = annotations.get(ANNOTATION_POLL_INTERVAL)
         try:
-            seconds = float(override) if override is not None else 0.0
+            seconds = float(override) if override is not None else math.nan
         except ValueError:
-            seconds = 0.0
-        return seconds if seconds > 0 else self.stable_seconds
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds <= 0:
+            return self.stable_seconds
+        return min(max(seconds, self.transition_seconds), max(MAX_POLL_INTERVAL_SECONDS, self.stable_seconds))
 
     def spread(self, seconds: float) -> float:
         """Up to 10% more, so that thousands of objects polled at one interval do not fire in lockstep.

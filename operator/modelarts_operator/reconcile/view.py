@@ -1,17 +1,25 @@
-"""What the reconcile logic sees of a ModelArtsPool object, and where it sends what it decides."""
+"""What the reconcile logic sees of a ModelArtsPool object and of the cloud, and where it sends what it decides.
+
+The handlers build a :class:`PoolObject` (typed spec and status) and hand in three ports: an :class:`ObjectSink`
+(status, Events, the create intent), :class:`Claims` (who else manages what) and a :class:`PoolReader` (the
+pool as the project's shared list shows it, or a GET when the list cannot answer).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
+from modelarts_operator.modelarts.models import Pool
 from modelarts_operator.resource.names import PREFIX
 from modelarts_operator.resource.spec import ModelArtsPoolSpec
+from modelarts_operator.resource.status import ModelArtsPoolStatus
 
-# Written before the first create call and kept: it survives a status wipe, and it is how a restarted operator
-# tells its own half-created pool (created after this moment) from somebody else's with the same display name.
+# Written before the first create call: how a restarted operator tells its own half-created pool (created after
+# this moment) from somebody else's with the same display name. Tenants can write annotations, so it is never
+# trusted further back than the object's own creationTimestamp (see ``PoolObject.create_requested_at``).
 ANNOTATION_CREATE_REQUESTED_AT = f"{PREFIX}/create-requested-at"
 # Per-object override of the stable poll interval.
 ANNOTATION_POLL_INTERVAL = f"{PREFIX}/poll-interval-seconds"
@@ -36,6 +44,11 @@ def parse_timestamp(text: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def object_key(namespace: str, name: str) -> str:
+    """The one way to key per-object state (``namespace/name``)."""
+    return f"{namespace}/{name}"
+
+
 @dataclass(frozen=True)
 class PoolObject:
     """A snapshot of one ModelArtsPool object."""
@@ -45,9 +58,9 @@ class PoolObject:
     uid: str
     generation: int
     spec: ModelArtsPoolSpec
-    status: Mapping[str, Any] = field(default_factory=dict)
+    status: ModelArtsPoolStatus = field(default_factory=ModelArtsPoolStatus)
     annotations: Mapping[str, str] = field(default_factory=dict)
-    creation_timestamp: str | None = None
+    creation_timestamp: datetime | None = None
 
     @property
     def key(self) -> str:
@@ -55,26 +68,27 @@ class PoolObject:
 
     @property
     def pool_name(self) -> str | None:
-        recorded = self.status.get("poolName")
-        return str(recorded) if recorded else None
+        return self.status.pool_name or None
 
     @property
     def create_requested_at(self) -> datetime | None:
-        return parse_timestamp(self.annotations.get(ANNOTATION_CREATE_REQUESTED_AT))
-
-
-def object_key(namespace: str, name: str) -> str:
-    """The one way to key per-object state (``namespace/name``)."""
-    return f"{namespace}/{name}"
+        """When a create was first about to be sent, if ever; never earlier than the object itself, so a
+        backdated annotation cannot make an older pool look like ours."""
+        written = parse_timestamp(self.annotations.get(ANNOTATION_CREATE_REQUESTED_AT))
+        if written is None:
+            return None
+        if self.creation_timestamp is not None and written < self.creation_timestamp:
+            return self.creation_timestamp
+        return written
 
 
 class ObjectSink(Protocol):
-    """Where the reconcile logic writes; implemented over the Kubernetes API by the handlers."""
+    """Where the reconcile logic writes; implemented over the Kubernetes API by the controller."""
 
     async def record_create_intent(self, when: str) -> None:
         """Durably annotate the object with the moment a create is about to be sent."""
 
-    async def write_status(self, status: Mapping[str, Any]) -> None:
+    async def write_status(self, status: ModelArtsPoolStatus) -> None:
         """Make the object's status equal to ``status`` (writes nothing when it already is)."""
 
     def event(self, warning: bool, reason: str, message: str) -> None:
@@ -88,6 +102,7 @@ class DisplayNameClaim:
     key: str
     creation_timestamp: str | None
     has_pool: bool
+    project_id: str | None = None  # the ModelArts project it uses, once known (None: not yet resolved)
 
 
 class Claims(Protocol):
@@ -98,3 +113,26 @@ class Claims(Protocol):
 
     def display_name_owners(self, project_id: str, display_name: str) -> list[DisplayNameClaim]:
         """Objects that want (or have) a pool with this display name in this project."""
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """What the cloud shows of one pool: ``pool`` is ``None`` when it is not there. ``confirmed``: a GET said so
+    (the list alone may lag behind, or have been read before our own last write)."""
+
+    pool: Pool | None
+    confirmed: bool
+
+
+class PoolReader(Protocol):
+    """The pools of one (endpoint, project, workspace) as the operator sees them."""
+
+    async def look(self, name: str) -> Sighting:
+        """The pool from the shared list when it can answer, else from a GET."""
+
+    async def confirm(self, name: str) -> Pool | None:
+        """A GET: the pool, or ``None`` when ModelArts says it does not exist (404 ``ModelArts.50015001``)."""
+
+    def wrote(self, name: str, *, read_back: bool) -> None:
+        """The operator just changed this pool: list answers read before now are stale for it; ``read_back``:
+        the next ``look`` is a GET."""

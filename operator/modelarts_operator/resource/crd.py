@@ -1,4 +1,4 @@
-"""The ModelArtsPool CustomResourceDefinition, generated from the spec and status models.
+"""The operator's CustomResourceDefinitions (ModelArtsPool, ModelArtsProject), generated from the models.
 
 ``crds/`` in the repository is this module's output (``modelarts-operator crd``); a test fails when it is stale.
 pydantic's JSON schema is turned into a Kubernetes *structural* schema: ``$ref`` inlined, ``anyOf [X, null]``
@@ -7,13 +7,16 @@ collapsed to ``X`` (an absent field is how Kubernetes says null), titles and nul
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from modelarts_operator.resource import names
+from modelarts_operator.resource.project import ModelArtsProjectSpec
 from modelarts_operator.resource.spec import OBJECT_RULES, ModelArtsPoolSpec
-from modelarts_operator.resource.status import ModelArtsPoolStatus
+from modelarts_operator.resource.status import ModelArtsPoolStatus, ModelArtsProjectStatus
 
 JsonSchema = dict[str, Any]
 _DROPPED_KEYS = {"title"}
@@ -61,20 +64,29 @@ def _without_defs(schema: JsonSchema) -> JsonSchema:
     return {key: value for key, value in schema.items() if key != "$defs"}
 
 
-def openapi_schema() -> JsonSchema:
-    return {
-        "type": "object",
-        "description": "A Huawei Cloud ModelArts resource pool managed by the modelarts-pool-operator.",
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string", "description": "APIVersion of this object."},
-            "kind": {"type": "string", "description": "Kind of this object."},
-            "metadata": {"type": "object"},
-            "spec": _without_defs(model_schema(ModelArtsPoolSpec)),
-            "status": _without_defs(model_schema(ModelArtsPoolStatus)),
-        },
-        "x-kubernetes-validations": OBJECT_RULES,
-    }
+@dataclass(frozen=True)
+class Kind:
+    """What differs between the operator's CustomResourceDefinitions."""
+
+    kind: str
+    plural: str
+    singular: str
+    short_names: tuple[str, ...]
+    scope: str
+    description: str
+    spec_model: type[BaseModel]
+    status_model: type[BaseModel]
+    printer_columns: tuple[dict[str, Any], ...]
+    object_rules: tuple[dict[str, str], ...] = ()
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{names.GROUP}"
+
+    @property
+    def file_name(self) -> str:
+        """The file in ``crds/`` (and the chart's and the kustomize base's copies)."""
+        return f"{names.GROUP}_{self.plural}.yaml"
 
 
 def _condition_column(name: str, condition: str, priority: int = 0) -> dict[str, Any]:
@@ -88,42 +100,93 @@ def _condition_column(name: str, condition: str, priority: int = 0) -> dict[str,
     return column
 
 
-PRINTER_COLUMNS: list[dict[str, Any]] = [
-    {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Pool phase in ModelArts."},
-    {"name": "Available", "type": "integer", "jsonPath": ".status.nodes.available",
-     "description": "Nodes ready for jobs."},
-    {"name": "Creating", "type": "integer", "jsonPath": ".status.nodes.creating",
-     "description": "Nodes being created."},
-    {"name": "Deleting", "type": "integer", "jsonPath": ".status.nodes.deleting",
-     "description": "Nodes being removed."},
-    _condition_column("Ready", "Ready"),
-    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    {"name": "Pool", "type": "string", "jsonPath": ".status.poolName", "priority": 1,
-     "description": "ModelArts pool name."},
-    {"name": "Type", "type": "string", "jsonPath": ".spec.type", "priority": 1},
-    {"name": "Abnormal", "type": "integer", "jsonPath": ".status.nodes.abnormal", "priority": 1},
-    _condition_column("Synced", "Synced", priority=1),
-    {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
-]
+POOL = Kind(
+    kind=names.KIND,
+    plural=names.PLURAL,
+    singular=names.SINGULAR,
+    short_names=names.SHORT_NAMES,
+    scope="Namespaced",
+    description="A Huawei Cloud ModelArts resource pool managed by the modelarts-pool-operator.",
+    spec_model=ModelArtsPoolSpec,
+    status_model=ModelArtsPoolStatus,
+    object_rules=tuple(OBJECT_RULES),
+    printer_columns=(
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Pool phase in ModelArts."},
+        {"name": "Available", "type": "integer", "jsonPath": ".status.nodes.available",
+         "description": "Nodes ready for jobs."},
+        {"name": "Creating", "type": "integer", "jsonPath": ".status.nodes.creating",
+         "description": "Nodes being created."},
+        {"name": "Deleting", "type": "integer", "jsonPath": ".status.nodes.deleting",
+         "description": "Nodes being removed."},
+        _condition_column("Ready", "Ready"),
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {"name": "Pool", "type": "string", "jsonPath": ".status.poolName", "priority": 1,
+         "description": "ModelArts pool name."},
+        {"name": "Type", "type": "string", "jsonPath": ".spec.type", "priority": 1},
+        {"name": "Abnormal", "type": "integer", "jsonPath": ".status.nodes.abnormal", "priority": 1},
+        _condition_column("Synced", "Synced", priority=1),
+        {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+    ),
+)
+
+PROJECT = Kind(
+    kind=names.PROJECT_KIND,
+    plural=names.PROJECT_PLURAL,
+    singular=names.PROJECT_SINGULAR,
+    short_names=names.PROJECT_SHORT_NAMES,
+    scope="Cluster",
+    description="A ModelArts project, its credentials and endpoint, bound by the platform team to the namespaces "
+    "whose ModelArtsPools may use it.",
+    spec_model=ModelArtsProjectSpec,
+    status_model=ModelArtsProjectStatus,
+    printer_columns=(
+        {"name": "Project", "type": "string", "jsonPath": ".spec.projectId", "description": "ModelArts project ID."},
+        {"name": "Region", "type": "string", "jsonPath": ".spec.region"},
+        _condition_column("Ready", "Ready"),
+        {"name": "Pools", "type": "integer", "jsonPath": ".status.pools",
+         "description": "ModelArtsPool objects served."},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ),
+)
+
+KINDS = (POOL, PROJECT)
 
 
-def custom_resource_definition() -> dict[str, Any]:
+def openapi_schema(kind: Kind = POOL) -> JsonSchema:
+    schema: JsonSchema = {
+        "type": "object",
+        "description": kind.description,
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string", "description": "APIVersion of this object."},
+            "kind": {"type": "string", "description": "Kind of this object."},
+            "metadata": {"type": "object"},
+            "spec": _without_defs(model_schema(kind.spec_model)),
+            "status": _without_defs(model_schema(kind.status_model)),
+        },
+    }
+    if kind.object_rules:
+        schema["x-kubernetes-validations"] = list(kind.object_rules)
+    return schema
+
+
+def custom_resource_definition(kind: Kind = POOL) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{names.PLURAL}.{names.GROUP}",
+            "name": kind.crd_name,
             "labels": {"app.kubernetes.io/name": "modelarts-operator", "app.kubernetes.io/part-of": "modelarts"},
         },
         "spec": {
             "group": names.GROUP,
-            "scope": "Namespaced",
+            "scope": kind.scope,
             "names": {
-                "kind": names.KIND,
-                "listKind": f"{names.KIND}List",
-                "plural": names.PLURAL,
-                "singular": names.SINGULAR,
-                "shortNames": list(names.SHORT_NAMES),
+                "kind": kind.kind,
+                "listKind": f"{kind.kind}List",
+                "plural": kind.plural,
+                "singular": kind.singular,
+                "shortNames": list(kind.short_names),
                 "categories": list(names.CATEGORIES),
             },
             "versions": [
@@ -132,14 +195,24 @@ def custom_resource_definition() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
-                    "schema": {"openAPIV3Schema": openapi_schema()},
+                    "additionalPrinterColumns": list(kind.printer_columns),
+                    "schema": {"openAPIV3Schema": openapi_schema(kind)},
                 }
             ],
         },
     }
 
 
-def render_yaml() -> str:
+def render_yaml(kind: Kind = POOL) -> str:
     header = "# Generated by `modelarts-operator crd` from operator/modelarts_operator/resource; do not edit.\n"
-    return header + yaml.safe_dump(custom_resource_definition(), sort_keys=False, width=120, allow_unicode=True)
+    return header + yaml.safe_dump(custom_resource_definition(kind), sort_keys=False, width=120, allow_unicode=True)
+
+
+def kind_named(name: str) -> Kind:
+    """``pool``/``project`` (or the kind, plural or short name) → its :class:`Kind`."""
+    short = name.lower()
+    for kind in KINDS:
+        kind_short = kind.singular.removeprefix("modelarts")
+        if short in (kind.kind.lower(), kind.plural, kind.singular, *kind.short_names, kind_short, f"{kind_short}s"):
+            return kind
+    raise ValueError(f"unknown kind {name!r}")

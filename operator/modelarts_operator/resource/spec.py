@@ -17,6 +17,8 @@ from modelarts_operator.modelarts.models import PoolScope, PoolType, UpdateStrat
 
 # ModelArts display names (label ``os.modelarts/name``): 4-32 chars, lowercase letters, digits and hyphens.
 DISPLAY_NAME_PATTERN = r"^[a-z][a-z0-9-]*[a-z0-9]$"
+PROJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+REGION_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$"
 # Kubernetes resource names are DNS subdomains; Secret names too.
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
@@ -46,6 +48,13 @@ class DeletionPolicy(StrEnum):
     RETAIN = "Retain"
 
 
+class ManagementPolicy(StrEnum):
+    """What the operator may do to the pool: everything, or only mirror it (never PATCH or DELETE)."""
+
+    FULL = "Full"
+    OBSERVE_ONLY = "ObserveOnly"
+
+
 class ImageType(StrEnum):
     PRIVATE = "private"
     PRESET = ""
@@ -57,6 +66,18 @@ class SecretReference(SpecModel):
     name: str = Field(
         description="Name of a Secret in the object's namespace with keys accessKey, secretKey and optionally "
         "securityToken (temporary AK/SK).",
+        min_length=1,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+    )
+
+
+class ProjectReference(SpecModel):
+    """A ModelArtsProject (cluster-scoped) that serves this object's namespace."""
+
+    name: str = Field(
+        description="Name of a ModelArtsProject whose namespaceSelector selects this namespace; it supplies the "
+        "project, region, endpoint and credentials.",
         min_length=1,
         max_length=253,
         pattern=DNS_SUBDOMAIN_PATTERN,
@@ -157,6 +178,7 @@ def _unchanged_once_created(field: str, *, scalar: bool = True) -> str:
 
 
 IMMUTABLE_ONCE_CREATED = ("projectId", "region", "endpoint", "displayName", "type")
+IMMUTABLE_REFERENCES_ONCE_CREATED = ("network", "projectRef")
 
 OBJECT_RULES = [
     cel(
@@ -172,8 +194,11 @@ OBJECT_RULES = [
             field_path=f".spec.{field}", reason="FieldValueForbidden")
         for field in IMMUTABLE_ONCE_CREATED
     ],
-    cel(_unchanged_once_created("network", scalar=False), "spec.network is immutable once the pool exists",
-        field_path=".spec.network", reason="FieldValueForbidden"),
+    *[
+        cel(_unchanged_once_created(field, scalar=False), f"spec.{field} is immutable once the pool exists",
+            field_path=f".spec.{field}", reason="FieldValueForbidden")
+        for field in IMMUTABLE_REFERENCES_ONCE_CREATED
+    ],
 ]
 
 
@@ -193,47 +218,77 @@ class ModelArtsPoolSpec(SpecModel):
                 reason="FieldValueForbidden"),
             cel("!has(oldSelf.poolName) || (has(self.poolName) && self.poolName == oldSelf.poolName)",
                 "spec.poolName is immutable", field_path=".poolName", reason="FieldValueForbidden"),
+            cel("!has(self.poolName) || has(self.managementPolicy)",
+                "adopting an existing pool with spec.poolName needs spec.managementPolicy: ObserveOnly (mirror "
+                "it, never change or delete it) or Full", field_path=".managementPolicy",
+                reason="FieldValueRequired"),
+            cel("!has(self.managementPolicy) || self.managementPolicy == 'Full' || has(self.poolName)",
+                "managementPolicy ObserveOnly needs spec.poolName: an existing pool to observe",
+                field_path=".managementPolicy"),
+            cel("!has(self.projectRef) || (!has(self.projectId) && !has(self.region) && !has(self.endpoint) && "
+                "!has(self.credentialsSecretRef))",
+                "a pool bound to a ModelArtsProject (spec.projectRef) takes projectId, region, endpoint and "
+                "credentials from it: remove them from the spec", field_path=".projectRef",
+                reason="FieldValueForbidden"),
         )
     )
 
+    project_ref: ProjectReference | None = Field(
+        default=None,
+        alias="projectRef",
+        description="The ModelArtsProject to use (it must select this namespace). Default: the one project "
+        "whose namespaceSelector selects this namespace. Immutable once the pool exists.",
+    )
     project_id: str | None = Field(
         default=None,
         alias="projectId",
-        description="Huawei Cloud project ID the pool lives in. Default: the operator's MODELARTS_PROJECT_ID. "
-        "Immutable once the pool exists.",
+        description="Huawei Cloud project ID the pool lives in, for a pool with its own credentialsSecretRef. "
+        "Default: the serving ModelArtsProject's (which it may not contradict), else the operator's "
+        "MODELARTS_PROJECT_ID. Immutable once the pool exists.",
         min_length=1,
         max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+        pattern=PROJECT_ID_PATTERN,
     )
     region: str | None = Field(
         default=None,
-        description="Huawei Cloud region, e.g. cn-north-4. Default: the operator's MODELARTS_REGION. Immutable "
-        "once the pool exists.",
+        description="Huawei Cloud region, e.g. cn-north-4. Default: the serving ModelArtsProject's, else the "
+        "operator's MODELARTS_REGION. Immutable once the pool exists.",
         min_length=2,
         max_length=64,
-        pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$",
+        pattern=REGION_PATTERN,
     )
     endpoint: str | None = Field(
         default=None,
-        description="ModelArts endpoint URL. Default: the operator's MODELARTS_ENDPOINT, else "
+        description="ModelArts endpoint URL; it must match the operator's MODELARTS_ALLOWED_ENDPOINTS. Default: "
+        "the serving ModelArtsProject's, else the operator's MODELARTS_ENDPOINT, else "
         "https://modelarts.{region}.myhuaweicloud.com. Immutable once the pool exists.",
         max_length=512,
-        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        pattern=r"^https?://[^\s/?#@]+(/[^\s?#@]*)?$",
     )
     credentials_secret_ref: SecretReference | None = Field(
         default=None,
         alias="credentialsSecretRef",
-        description="Secret in this namespace holding the AK/SK to call ModelArts with. Default: the operator's "
-        "own credentials, if configured.",
+        description="The team's own credentials: a Secret in this namespace, labelled "
+        "modelarts.operator.dev/credentials=true, holding the AK/SK to call ModelArts with. Used only when the "
+        "platform allows tenant Secrets (MODELARTS_TENANT_SECRETS). Default: the serving ModelArtsProject's.",
     )
     pool_name: str | None = Field(
         default=None,
         alias="poolName",
-        description="Adopt this existing ModelArts pool (its metadata.name) instead of creating one. Only at "
-        "creation of the object; immutable.",
+        description="Adopt this existing ModelArts pool (its metadata.name) instead of creating one; needs "
+        "spec.managementPolicy and a ModelArtsProject that allows adoption. Only at creation of the object; "
+        "immutable.",
         min_length=1,
         max_length=63,
         pattern=r"^[a-z][a-z0-9-]*[a-z0-9]$",
+    )
+    management_policy: ManagementPolicy | None = Field(
+        default=None,
+        alias="managementPolicy",
+        description="Full (default for pools this object creates): create, update and delete the pool. "
+        "ObserveOnly: only mirror an adopted pool (spec.poolName), never PATCH or DELETE it; deleting the object "
+        "leaves the pool in ModelArts. Required with spec.poolName; Full adoption needs a ModelArtsProject whose "
+        "adoption is Full.",
     )
     deletion_policy: DeletionPolicy = Field(
         default=DeletionPolicy.DELETE,
@@ -300,3 +355,8 @@ class ModelArtsPoolSpec(SpecModel):
         json_schema_extra={"items": {"type": "string", "maxLength": 128}},
     )
     driver: PoolDriverSpec | None = Field(default=None, description="Accelerator drivers of a Dedicate pool.")
+
+    @property
+    def effective_management_policy(self) -> ManagementPolicy:
+        """``Full`` unless the spec says otherwise (the CRD requires it to be said when adopting)."""
+        return self.management_policy or ManagementPolicy.FULL

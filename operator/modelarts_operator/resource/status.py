@@ -63,6 +63,8 @@ class ResourcesByState(StatusModel):
     available: list[ResourceState] = Field(default_factory=list, description="Nodes ready for jobs.")
     abnormal: list[ResourceState] = Field(default_factory=list, description="Nodes in trouble.")
     deleting: list[ResourceState] = Field(default_factory=list, description="Nodes being removed.")
+    creation_failed: list[ResourceState] = Field(default_factory=list, alias="creationFailed",
+                                                 description="Nodes whose creation failed.")
 
 
 class NodeTotals(StatusModel):
@@ -72,6 +74,12 @@ class NodeTotals(StatusModel):
     available: int = Field(default=0, description="Nodes ready for jobs.")
     abnormal: int = Field(default=0, description="Nodes in trouble.")
     deleting: int = Field(default=0, description="Nodes being removed.")
+    creation_failed: int = Field(default=0, alias="creationFailed", description="Nodes whose creation failed.")
+
+    @property
+    def total(self) -> int:
+        """Every node the pool still has, whatever its state."""
+        return self.creating + self.available + self.abnormal + self.deleting + self.creation_failed
 
 
 class ScopeState(StatusModel):
@@ -126,11 +134,27 @@ class DeletionProgress(StatusModel):
                                    description="ModelArts' last refusal, if any.")
 
 
+class Sightings(StatusModel):
+    """When the operator saw the pool itself (not only its create answer): ModelArts may answer 404 for a pool it
+    has just created, so a 404 before it was ever seen is read-after-create lag, not a disappearance."""
+
+    first_at: str | None = Field(default=None, alias="firstAt", description="First seen through GET or list.",
+                                 json_schema_extra={"format": "date-time"})
+    running_at: str | None = Field(default=None, alias="runningAt", description="First seen Running.",
+                                   json_schema_extra={"format": "date-time"})
+
+
 class ModelArtsPoolStatus(StatusModel):
     """Observed state of the ModelArts pool, mirrored by the operator."""
 
     pool_name: str | None = Field(default=None, alias="poolName",
                                   description="The ModelArts pool's metadata.name, recorded as soon as it is known.")
+    project: str | None = Field(default=None, description="The ModelArtsProject serving this object, if any.")
+    project_id: str | None = Field(default=None, alias="projectId",
+                                   description="The ModelArts project the pool lives in, as resolved.")
+    adopted: bool | None = Field(default=None, description="True when the pool existed before this object "
+                                 "(adopted with spec.poolName).")
+    seen: Sightings | None = Field(default=None, description="When the pool was first seen, and first seen Running.")
     phase: str | None = Field(default=None, description="Pool phase as ModelArts reports it (Creating, Running, "
                               "Abnormal, Deleting, Error, ...).")
     message: str | None = Field(default=None, description="Pool status message from ModelArts.")
@@ -150,5 +174,25 @@ class ModelArtsPoolStatus(StatusModel):
     conditions: list[Condition] | None = Field(
         default=None,
         description="Ready, Synced and Deleting conditions.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+
+# --- ModelArtsProject -----------------------------------------------------------------------------
+
+
+class ModelArtsProjectStatus(StatusModel):
+    """Whether the project's credentials work, and how many pools it serves."""
+
+    observed_generation: int | None = Field(default=None, alias="observedGeneration",
+                                            description="The metadata.generation last checked.")
+    endpoint: str | None = Field(default=None, description="The ModelArts endpoint the project resolves to.")
+    pools: int | None = Field(default=None, description="ModelArtsPool objects this project serves.", ge=0)
+    last_checked_at: str | None = Field(default=None, alias="lastCheckedAt",
+                                        description="When the credentials were last confirmed against ModelArts.",
+                                        json_schema_extra={"format": "date-time"})
+    conditions: list[Condition] | None = Field(
+        default=None,
+        description="Ready: the credentials were accepted by ModelArts (or the cloud's own error).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )

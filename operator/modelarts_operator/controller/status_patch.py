@@ -1,11 +1,11 @@
-"""JSON merge-patch (RFC 7386) diffs, used for ModelArts PATCH bodies and for Kubernetes status writes."""
+"""The JSON merge-patch (RFC 7386) that turns one status into another: status writes send only what changed."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-def merge_patch(old: Any, new: Any) -> Any:
+def diff_merge_patch(old: Any, new: Any) -> Any:
     """The merge-patch that turns ``old`` into ``new``; ``{}`` when they are equal.
 
     Objects are diffed key by key (a key missing from ``new`` becomes ``None``, i.e. "remove"); anything else,
@@ -21,14 +21,15 @@ def merge_patch(old: Any, new: Any) -> Any:
             patch[key] = value
         elif old[key] != value:
             if isinstance(old[key], dict) and isinstance(value, dict):
-                patch[key] = merge_patch(old[key], value)
+                patch[key] = diff_merge_patch(old[key], value)
             else:
                 patch[key] = value
     return patch
 
 
 def apply_merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 apply: the result of ``patch`` on ``target`` (neither is modified)."""
+    """RFC 7386 apply: the result of ``patch`` on ``target`` (neither is modified). Test fakes use it to play the
+    API server's part."""
     if not isinstance(patch, dict):
         return patch
     result = dict(target) if isinstance(target, dict) else {}

@@ -1,0 +1,255 @@
+"""One shared look at the cloud per (endpoint, project, workspace, credentials): the pool list.
+
+ModelArts throttles calls per project at its gateway, so what the operator pays for is calls per project, not
+per pool. Each :class:`PoolListObserver` lists its pools (every page) on the fastest interval any object it
+serves needs — the transition interval while something is creating, scaling or deleting, the stable interval
+otherwise — and wakes exactly the objects whose pool looks different. An object asks a GET only when the list
+cannot answer (:class:`ObservedReader`): its pool is missing from the list (to confirm a 404 before anything is
+released), right after the operator's own PATCH, or while the list call itself fails.
+
+The list answer is kept as raw dicts and parsed into models only for pools whose answer changed, so a thousand
+stable pools cost one list call and almost no CPU per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from modelarts_operator.modelarts import errors
+from modelarts_operator.modelarts.client import ModelArtsClient
+from modelarts_operator.modelarts.models import DEFAULT_WORKSPACE_ID, Pool
+from modelarts_operator.reconcile.view import Sighting
+
+logger = logging.getLogger(__name__)
+
+# Never list more often than this, however many objects ask for a fresh answer at once.
+MIN_LIST_GAP_SECONDS = 0.5
+# An observer nobody has needed for this long stops (its task ends, its snapshot is dropped).
+IDLE_STOP_SECONDS = 120.0
+
+ObserverKey = tuple[str, str, str, str]  # endpoint, project id, workspace, credentials fingerprint
+
+
+@dataclass
+class _Interest:
+    pool_name: str
+    every: float
+    wake: asyncio.Event
+    delivered: Pool | None = None
+
+
+@dataclass
+class Snapshot:
+    """One complete list: pools by name, and when the list call was started (monotonic clock)."""
+
+    pools: dict[str, Pool]
+    started_at: float
+
+
+@dataclass
+class PoolListObserver:
+    key: ObserverKey
+    client: ModelArtsClient
+    page_size: int
+    clock: Callable[[], float] = time.monotonic
+    interests: dict[str, _Interest] = field(default_factory=dict)
+    snapshot: Snapshot | None = None
+    last_error: errors.ModelArtsError | None = None
+    last_success_at: float | None = None
+    _raw: dict[str, Pool] = field(default_factory=dict)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _listed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _wanted_after: float = -1.0
+    _task: asyncio.Task[None] | None = None
+    _idle_since: float | None = None
+
+    @property
+    def workspace_id(self) -> str:
+        return self.key[2]
+
+    @property
+    def healthy(self) -> bool:
+        return self.snapshot is not None and self.last_error is None
+
+    # --- what objects do ------------------------------------------------------------------------
+
+    def subscribe(self, who: str, pool_name: str, every: float, wake: asyncio.Event) -> None:
+        """``who`` wants to hear about ``pool_name`` at least every ``every`` seconds."""
+        current = self.interests.get(who)
+        if current is not None and current.pool_name == pool_name:
+            faster = every < current.every
+            current.every, current.wake = every, wake
+        else:
+            delivered = self.snapshot.pools.get(pool_name) if self.snapshot else None
+            self.interests[who] = _Interest(pool_name=pool_name, every=every, wake=wake, delivered=delivered)
+            faster = True
+        self._idle_since = None
+        if faster:
+            self._changed.set()
+        self._ensure_running()
+
+    def unsubscribe(self, who: str) -> None:
+        self.interests.pop(who, None)
+        if not self.interests:
+            self._idle_since = self.clock()
+
+    async def fresh(self, after: float | None, wait_seconds: float) -> Snapshot | None:
+        """A snapshot from a list started after ``after`` (any snapshot when ``None``), asking for one if needed;
+        ``None`` when the list fails or does not come in time (the caller then GETs)."""
+        if self._good(after):
+            return self.snapshot
+        if after is not None:
+            self._wanted_after = max(self._wanted_after, after)
+        self._changed.set()
+        self._ensure_running()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait_seconds), self._listed:
+                await self._listed.wait_for(lambda: self._good(after) or self.last_error is not None)
+        return self.snapshot if self._good(after) else None
+
+    def _good(self, after: float | None) -> bool:
+        if self.snapshot is None or self.last_error is not None:
+            return False
+        return after is None or self.snapshot.started_at > after
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"observer {self.key[1]}")
+
+    def _interval(self) -> float:
+        return min((interest.every for interest in self.interests.values()), default=IDLE_STOP_SECONDS)
+
+    def _due(self) -> float:
+        if self.snapshot is None and self.last_success_at is None:
+            return 0.0
+        last = self.snapshot.started_at if self.snapshot else (self.last_success_at or 0.0)
+        if self._wanted_after >= last:
+            return max(0.0, last + MIN_LIST_GAP_SECONDS - self.clock())
+        if self.last_error is not None:
+            return max(0.0, last + min(self._interval(), 5.0) - self.clock())
+        return max(0.0, last + self._interval() - self.clock())
+
+    async def _run(self) -> None:
+        while True:
+            if not self.interests and self._idle_since is not None and (
+                    self.clock() - self._idle_since >= IDLE_STOP_SECONDS):
+                return
+            self._changed.clear()
+            wait = self._due()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(wait, IDLE_STOP_SECONDS)):
+                        await self._changed.wait()
+                continue
+            await self._list_once()
+
+    async def _list_once(self) -> None:
+        started = self.clock()
+        try:
+            pools = await self.client.list_pools(workspace_id=self.workspace_id, limit=self.page_size)
+        except errors.ModelArtsError as exc:
+            first_failure = self.last_error is None
+            self.last_error = exc
+            self.last_success_at = self.last_success_at or started
+            if first_failure:
+                logger.warning("listing pools of project %s failed (%s); objects read their pools one by one",
+                               self.key[1], exc)
+                self._wake_all()
+            async with self._listed:
+                self._listed.notify_all()
+            return
+        self.last_error = None
+        self.last_success_at = started
+        current: dict[str, Pool] = {}
+        for pool in pools:
+            if pool.name:
+                current[pool.name] = pool
+        self.snapshot = Snapshot(pools=current, started_at=started)
+        self._deliver(current)
+        async with self._listed:
+            self._listed.notify_all()
+
+    def _deliver(self, pools: dict[str, Pool]) -> None:
+        for interest in self.interests.values():
+            now = pools.get(interest.pool_name)
+            if now != interest.delivered:
+                interest.delivered = now
+                interest.wake.set()
+
+    def _wake_all(self) -> None:
+        for interest in self.interests.values():
+            interest.wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class ObserverRegistry:
+    """The observers, made on first use."""
+
+    def __init__(self, page_size: int) -> None:
+        self._page_size = page_size
+        self._observers: dict[ObserverKey, PoolListObserver] = {}
+
+    def get(self, key: ObserverKey, make_client: Callable[[], ModelArtsClient]) -> PoolListObserver:
+        observer = self._observers.get(key)
+        if observer is None or (observer._task is not None and observer._task.done() and not observer.interests):
+            observer = PoolListObserver(key=key, client=make_client(), page_size=self._page_size)
+            self._observers[key] = observer
+        return observer
+
+    def all(self) -> Iterable[PoolListObserver]:
+        return list(self._observers.values())
+
+    async def stop(self) -> None:
+        for observer in self._observers.values():
+            await observer.stop()
+
+
+def workspace_of(spec_workspace: str | None, cloud_workspace: str | None) -> str:
+    return spec_workspace or cloud_workspace or DEFAULT_WORKSPACE_ID
+
+
+class ObservedReader:
+    """``PoolReader`` for one object: the observer's list when it can answer, a GET otherwise."""
+
+    def __init__(self, observer: PoolListObserver, client: ModelArtsClient, *, wait_seconds: float,
+                 writes: dict[str, tuple[float, bool]]) -> None:
+        self._observer = observer
+        self._client = client
+        self._wait = wait_seconds
+        # pool name -> (when the operator last wrote it, read it back with a GET next), kept by the caller
+        # across passes.
+        self._writes = writes
+
+    async def look(self, name: str) -> Sighting:
+        written = self._writes.get(name)
+        if written is not None and written[1]:
+            self._writes[name] = (written[0], False)
+            return Sighting(await self.confirm(name), confirmed=True)
+        snapshot = await self._observer.fresh(written[0] if written else None, wait_seconds=self._wait)
+        if snapshot is None:  # the list cannot answer: fall back to this pool alone
+            return Sighting(await self.confirm(name), confirmed=True)
+        if written is not None:
+            self._writes.pop(name, None)
+        return Sighting(snapshot.pools.get(name), confirmed=False)
+
+    async def confirm(self, name: str) -> Pool | None:
+        try:
+            return await self._client.get_pool(name)
+        except errors.PoolNotFound:
+            return None
+
+    def wrote(self, name: str, *, read_back: bool) -> None:
+        if name:
+            self._writes[name] = (self._observer.clock(), read_back)
