@@ -85,6 +85,8 @@ class OperatorProcess:
             KUBECONFIG=str(kubeconfig),
             MODELARTS_ENDPOINT=emulator.url,
             MODELARTS_PROJECT_ID=emulator.project_id,
+            # The emulator listens on loopback over plain http: allowed explicitly, as a platform would.
+            MODELARTS_ALLOWED_ENDPOINTS="http://127.0.0.1:*",
             MODELARTS_HEALTH_ADDRESS="127.0.0.1",
             MODELARTS_HEALTH_PORT=str(health),
             MODELARTS_METRICS_PORT=str(metrics),

@@ -17,7 +17,8 @@ from kube import Kubectl
 from devcluster import Binaries, DevCluster, DevClusterError
 
 CRD_NAME = "modelartspools.modelarts.operator.dev"
-CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "modelarts.operator.dev_modelartspools.yaml"
+PROJECT_CRD_NAME = "modelartsprojects.modelarts.operator.dev"
+CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -60,9 +61,9 @@ def kubectl_json(kubectl: Kubectl) -> Callable[..., Any]:
 
 @pytest.fixture(scope="session")
 def crd(kubectl: Kubectl) -> str:
-    """The generated ModelArtsPool CRD (``crds/``), applied once per session and Established."""
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    """The generated CRDs (``crds/``: ModelArtsPool and ModelArtsProject), applied once per session, Established."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR))
+    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", f"crd/{PROJECT_CRD_NAME}", "--timeout=60s")
     return CRD_NAME
 
 

@@ -68,6 +68,7 @@ def operator(tmp_path_factory: pytest.TempPathFactory, controlplane: DevCluster,
         tmp_path_factory.mktemp("chaos-operator"), controlplane.kubeconfig, emulator, base_env=controlplane.env(),
         transition_poll_seconds="0.5", stable_poll_seconds="5", max_backoff_seconds="3",
         deletion_stall_seconds="10", request_timeout_seconds="10", rate_limit="20", rate_burst="40",
+        tenant_secrets="true",
     )
     process.start()
     yield process
@@ -157,8 +158,7 @@ def test_fifty_pools_survive_kills_and_faults(kubectl: Kubectl, namespace: str, 
     rng = random.Random(seed)
     names = [f"chaos-pool-{i:02d}" for i in range(OBJECTS)]
     retained = set(rng.sample(names, int(OBJECTS * RETAIN_SHARE)))
-    kubectl("create", "secret", "generic", "modelarts-credentials", "-n", namespace,
-            f"--from-literal=accessKey={emulator.access_key}", f"--from-literal=secretKey={emulator.secret_key}")
+    kubectl.credentials_secret(namespace, "modelarts-credentials", emulator.access_key, emulator.secret_key)
     control(emulator, "DELETE", "/requests")
     rule_kind: dict[str, str] = {}
     for kind, rule in FAULTS.items():

@@ -392,8 +392,7 @@ def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
         operator = OperatorProcess.configure(tmp_path, sa.kubeconfig, emulator, base_env=base_env, **settings)
         operator.start()
 
-        kubectl("create", "secret", "generic", "modelarts-credentials", "-n", watched,
-                f"--from-literal=accessKey={emulator.access_key}", f"--from-literal=secretKey={emulator.secret_key}")
+        kubectl.credentials_secret(watched, "modelarts-credentials", emulator.access_key, emulator.secret_key)
         kubectl.apply(pool("chart-e2e", watched, credentialsSecretRef={"name": "modelarts-credentials"}))
         running = operator
 

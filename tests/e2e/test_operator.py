@@ -38,7 +38,7 @@ def operator(tmp_path_factory: pytest.TempPathFactory, controlplane: DevCluster,
     process = OperatorProcess.configure(
         tmp_path_factory.mktemp("operator"), controlplane.kubeconfig, emulator, base_env=controlplane.env(),
         transition_poll_seconds=TRANSITION_POLL, stable_poll_seconds=STABLE_POLL, max_backoff_seconds="3",
-        deletion_stall_seconds="3",
+        deletion_stall_seconds="3", tenant_secrets="true",
     )
     process.start()
     yield process
@@ -71,8 +71,7 @@ def pools_named(emulator: EmulatorProcess, display: str) -> list[dict[str, Any]]
 
 @pytest.fixture
 def credentials(kubectl: Kubectl, namespace: str, emulator: EmulatorProcess) -> str:
-    kubectl("create", "secret", "generic", "modelarts-credentials", "-n", namespace,
-            f"--from-literal=accessKey={emulator.access_key}", f"--from-literal=secretKey={emulator.secret_key}")
+    kubectl.credentials_secret(namespace, "modelarts-credentials", emulator.access_key, emulator.secret_key)
     return "modelarts-credentials"
 
 
@@ -88,11 +87,13 @@ def pool_manifest(name: str, namespace: str, *, count: int = 2, **spec: Any) -> 
     return body
 
 
-def adoption_manifest(name: str, namespace: str, pool_name: str) -> dict[str, Any]:
-    """Only what adoption needs: the pool's name. Nothing else is declared, so nothing is changed."""
+def adoption_manifest(name: str, namespace: str, pool_name: str, policy: str = "Full") -> dict[str, Any]:
+    """Only what adoption needs: the pool's name and what the operator may do with it (the team's own
+    credentials may adopt with Full). Nothing else is declared, so nothing is changed."""
     return {"apiVersion": "modelarts.operator.dev/v1alpha1", "kind": "ModelArtsPool",
             "metadata": {"name": name, "namespace": namespace},
-            "spec": {"poolName": pool_name, "credentialsSecretRef": {"name": "modelarts-credentials"}}}
+            "spec": {"poolName": pool_name, "managementPolicy": policy,
+                     "credentialsSecretRef": {"name": "modelarts-credentials"}}}
 
 
 def get(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any] | None:
@@ -279,7 +280,9 @@ def test_operator_killed_mid_create_and_mid_delete(kubectl: Kubectl, namespace: 
 @pytest.mark.usefixtures("operator")
 def test_metrics_endpoint_reports_calls(operator: OperatorProcess) -> None:
     text = operator.metrics()
-    assert 'modelarts_requests_total{code="200",operation="get"}' in text
+    # Pools are observed through the project's shared list; creates are counted by operation too.
+    assert 'modelarts_requests_total{code="200",operation="list"}' in text
+    assert 'modelarts_requests_total{code="200",operation="create"}' in text
     assert "modelarts_request_duration_seconds_bucket" in text
 
 
@@ -361,8 +364,7 @@ def test_missing_credentials_are_reported_then_picked_up(kubectl: Kubectl, names
                           lambda s: condition(s, "Synced").get("reason") == "InvalidSpec", "missing Secret reported")
     assert "modelarts-credentials does not exist" in condition(refused, "Synced")["message"]
     assert pools_named(emulator, "early-pool") == []
-    kubectl("create", "secret", "generic", "modelarts-credentials", "-n", namespace,
-            f"--from-literal=accessKey={emulator.access_key}", f"--from-literal=secretKey={emulator.secret_key}")
+    kubectl.credentials_secret(namespace, "modelarts-credentials", emulator.access_key, emulator.secret_key)
     wait_status(kubectl, namespace, "early-pool", running_with(1), "Running once the Secret exists")
     text = kubectl("get", "mapool", "early-pool", "-n", namespace, "-o", "yaml").stdout
     events = kubectl("get", "events", "-n", namespace, "-o", "yaml").stdout

@@ -1,97 +1,28 @@
-"""The reconcile logic against the emulator over real HTTP with real signatures (no Kubernetes here).
-
-A recording sink stands in for the object: it applies status writes as the API server would (merge-patch)
-and keeps the annotations and Events, so each test can replay what a restarted operator would see.
-"""
+"""The reconcile logic against the emulator over real HTTP with real signatures (no Kubernetes here); the fakes
+are in ``reconcile_helpers.py``."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 from emulator_helpers import Control, SignedClient, eventually, pool_body
+from reconcile_helpers import BINDING, SPEC, TIMING, GetReader, RecordingSink, StaticClaims, make_object
 
 from modelarts_operator.emulator.config import EmulatorConfig, Timings
 from modelarts_operator.emulator.server import RunningEmulator
 from modelarts_operator.modelarts.auth import AkSkAuth, Credentials
 from modelarts_operator.modelarts.client import ModelArtsClient
 from modelarts_operator.modelarts.retry import RetryPolicy
-from modelarts_operator.reconcile.deletion import PoolDeletion, releasable_without_cloud
-from modelarts_operator.reconcile.merge import apply_merge_patch, merge_patch
+from modelarts_operator.reconcile.binding import Binding
+from modelarts_operator.reconcile.deletion import DeletePool, PoolDeletion, Release, decide
 from modelarts_operator.reconcile.sync import PoolSync
 from modelarts_operator.reconcile.timing import Timing
-from modelarts_operator.reconcile.view import ANNOTATION_CREATE_REQUESTED_AT, DisplayNameClaim, PoolObject
-from modelarts_operator.resource.spec import ModelArtsPoolSpec
-
-TIMING = Timing(
-    transition_seconds=0.2, stable_seconds=60, max_backoff_seconds=2, deletion_stall_seconds=1.0, jitter=lambda: 0.5
-)
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.status: dict[str, Any] = {}
-        self.annotations: dict[str, str] = {}
-        self.events: list[tuple[bool, str, str]] = []
-        self.status_writes = 0
-
-    async def record_create_intent(self, when: str) -> None:
-        self.annotations[ANNOTATION_CREATE_REQUESTED_AT] = when
-
-    async def write_status(self, status: Mapping[str, Any]) -> None:
-        patch = merge_patch(self.status, dict(status))
-        if patch:
-            self.status_writes += 1
-            self.status = apply_merge_patch(self.status, patch)
-
-    def event(self, warning: bool, reason: str, message: str) -> None:
-        self.events.append((warning, reason, message))
-
-    def reasons(self) -> list[str]:
-        return [reason for _, reason, _ in self.events]
-
-    def condition(self, condition_type: str) -> dict[str, Any]:
-        return next(c for c in self.status.get("conditions", []) if c["type"] == condition_type)
-
-
-class StaticClaims:
-    def __init__(
-        self, pools: Mapping[str, set[str]] | None = None, display: Mapping[str, list[DisplayNameClaim]] | None = None
-    ) -> None:
-        self._pools = pools or {}
-        self._display = display or {}
-
-    def pool_owners(self, pool_name: str) -> set[str]:
-        return set(self._pools.get(pool_name, set()))
-
-    def display_name_owners(self, project_id: str, display_name: str) -> list[DisplayNameClaim]:
-        return list(self._display.get(display_name, []))
-
-
-SPEC = {
-    "type": "Logical",
-    "scope": ["Train"],
-    "resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 2}],
-}
-
-
-def make_object(
-    sink: RecordingSink, spec: Mapping[str, Any] = SPEC, *, name: str = "team-a-pool", generation: int = 1
-) -> PoolObject:
-    return PoolObject(
-        namespace="ml",
-        name=name,
-        uid="uid-1",
-        generation=generation,
-        spec=ModelArtsPoolSpec.model_validate(dict(spec)),
-        status=dict(sink.status),
-        annotations=dict(sink.annotations),
-        creation_timestamp="2026-01-01T00:00:00Z",
-    )
+from modelarts_operator.reconcile.view import ANNOTATION_CREATE_REQUESTED_AT, DisplayNameClaim
+from modelarts_operator.resource.status import ModelArtsPoolStatus
 
 
 @pytest.fixture
@@ -108,9 +39,17 @@ def client(http: httpx.AsyncClient, emulator: RunningEmulator) -> ModelArtsClien
 
 
 async def sync(
-    client: ModelArtsClient, sink: RecordingSink, claims: StaticClaims | None = None, **object_args: Any
+    client: ModelArtsClient, sink: RecordingSink, claims: StaticClaims | None = None, *,
+    binding: Binding = BINDING, grace: float = 600.0, **object_args: Any
 ) -> Any:
-    return await PoolSync(client, make_object(sink, **object_args), sink, claims or StaticClaims(), TIMING).run()
+    return await PoolSync(client, GetReader(client), make_object(sink, **object_args), binding, sink,
+                          claims or StaticClaims(), TIMING, visibility_grace_seconds=grace).run()
+
+
+def deletion(client: ModelArtsClient, sink: RecordingSink, claims: StaticClaims | None = None,
+             timing: Timing = TIMING, **object_args: Any) -> PoolDeletion:
+    return PoolDeletion(client, GetReader(client), make_object(sink, **object_args), BINDING, sink,
+                        claims or StaticClaims(), timing)
 
 
 async def sync_until(client: ModelArtsClient, sink: RecordingSink, predicate: Any, **object_args: Any) -> None:
@@ -145,7 +84,7 @@ async def test_stable_pool_costs_no_status_write(client: ModelArtsClient) -> Non
     writes = sink.status_writes
     for _ in range(3):
         result = await sync(client, sink)
-        assert result.requeue_after > TIMING.transition_seconds  # stable: the slow interval
+        assert result.observe_every > TIMING.transition_seconds and result.retry_after is None  # stable: slow
     assert sink.status_writes == writes
 
 
@@ -236,12 +175,13 @@ async def test_pool_deleted_out_of_band_is_replaced(
     client: ModelArtsClient, control: Control, http: httpx.AsyncClient, emulator: RunningEmulator
 ) -> None:
     sink = RecordingSink()
-    await sync(client, sink)
+    # Seen Running and past the grace for new pools: a 404 now is a disappearance, not read-after-create lag.
+    await sync_until(client, sink, lambda s: s.get("phase") == "Running")
     first = sink.status["poolName"]
     assert (await http.delete(f"{emulator.url}/_emulator/pools/{first}")).status_code < 300
-    await sync(client, sink)
+    await sync(client, sink, grace=0.001)
     assert "PoolGone" in sink.reasons() and "poolName" not in sink.status
-    await sync(client, sink)
+    await sync(client, sink, grace=0.001)
     assert sink.status["poolName"]
     assert len(await control.pools()) == 1
 
@@ -250,11 +190,12 @@ async def test_adoption_mirrors_and_refuses_a_managed_pool(client: ModelArtsClie
     response = await api.create(pool_body("legacy-pool"))
     name = response.json()["metadata"]["name"]
     sink = RecordingSink()
-    await sync(client, sink, spec={"poolName": name})
-    assert sink.status["poolName"] == name and "Adopted" in sink.reasons()
+    await sync(client, sink, spec={"poolName": name, "managementPolicy": "Full"})
+    assert sink.status["poolName"] == name and "Adopted" in sink.reasons() and sink.status["adopted"] is True
 
     other = RecordingSink()
-    await sync(client, other, StaticClaims(pools={name: {"ml/first-owner"}}), spec={"poolName": name}, name="second")
+    await sync(client, other, StaticClaims(pools={name: {"ml/first-owner"}}),
+               spec={"poolName": name, "managementPolicy": "Full"}, name="second")
     assert other.condition("Synced")["reason"] == "AdoptionConflict"
     assert "poolName" not in other.status
 
@@ -263,7 +204,7 @@ async def test_invalid_request_waits_for_a_spec_change(client: ModelArtsClient, 
     dedicate_without_network = {**SPEC, "type": "Dedicate"}  # the CRD refuses this; here the cloud does
     sink = RecordingSink()
     result = await sync(client, sink, spec=dedicate_without_network)
-    assert result.wait_for_spec_change
+    assert result.retry_after == TIMING.max_backoff_seconds, "no hot retry: the spec has to change"
     condition = sink.condition("Synced")
     assert condition["reason"] == "InvalidRequest" and "ModelArts.50004000" in condition["message"]
 
@@ -273,7 +214,7 @@ async def delete_until_done(client: ModelArtsClient, sink: RecordingSink, **obje
     seen: list[dict[str, Any]] = []
 
     async def attempt() -> bool:
-        step = await PoolDeletion(client, make_object(sink, **object_args), sink, StaticClaims(), TIMING).step()
+        step = await deletion(client, sink, **object_args).step()
         seen.append(dict(sink.status))
         return step.done
 
@@ -301,8 +242,8 @@ async def test_refused_deletion_stalls_and_keeps_trying(client: ModelArtsClient,
         method="DELETE", status=403, error_code="ModelArts.0203", error_msg="no permission to delete pool", times=2
     )
     for _ in range(2):
-        step = await PoolDeletion(client, make_object(sink), sink, StaticClaims(), TIMING).step()
-        assert not step.done and step.requeue_after > 0
+        step = await deletion(client, sink).step()
+        assert not step.done and step.retry_after is not None and step.retry_after > 0
     condition = sink.condition("Deleting")
     assert condition["reason"] == "DeletionStalled" and "no permission to delete pool" in condition["message"]
     assert sink.status["deletion"]["failures"] == 2
@@ -317,7 +258,7 @@ async def test_stalled_deletion_is_reported(client: ModelArtsClient, control: Co
     await control.deletion(sink.status["poolName"], mode="stall")
 
     async def stalled() -> bool:
-        await PoolDeletion(client, make_object(sink), sink, StaticClaims(), TIMING).step()
+        await deletion(client, sink).step()
         return sink.condition("Deleting")["reason"] == "DeletionStalled"
 
     await eventually(stalled, bool, within=10.0, interval=0.2)
@@ -327,11 +268,14 @@ async def test_stalled_deletion_is_reported(client: ModelArtsClient, control: Co
 
 def test_retain_and_never_created_release_without_the_cloud() -> None:
     sink = RecordingSink()
-    retained = replace(make_object(sink, {**SPEC, "deletionPolicy": "Retain"}), status={"poolName": "p-1"})
-    assert "retained" in (releasable_without_cloud(retained) or "")
-    assert releasable_without_cloud(make_object(sink)) == "no pool was created for this object"
+    retained = replace(make_object(sink, {**SPEC, "deletionPolicy": "Retain"}),
+                       status=ModelArtsPoolStatus(pool_name="p-1"))
+    decision = decide(retained, BINDING)
+    assert isinstance(decision, Release) and decision.retained and "retained" in decision.message
+    assert decision.event_reason == "Retained"
+    assert decide(make_object(sink), BINDING) == Release("no pool was created for this object")
     sink.annotations[ANNOTATION_CREATE_REQUESTED_AT] = "2026-01-01T00:00:00Z"
-    assert releasable_without_cloud(make_object(sink)) is None, "a create may have reached ModelArts"
+    assert decide(make_object(sink), BINDING) == DeletePool(), "a create may have reached ModelArts"
 
 
 async def test_only_refused_credentials_ask_for_the_secret_again(client: ModelArtsClient, control: Control) -> None:
@@ -361,10 +305,10 @@ async def test_draining_pool_is_polled_less_often_than_every_interval(client: Mo
     await control.clear_requests()
     started = asyncio.get_running_loop().time()
     while True:
-        step = await PoolDeletion(client, make_object(sink), sink, StaticClaims(), timing).step()
+        step = await deletion(client, sink, timing=timing).step()
         if step.done:
             break
-        await asyncio.sleep(step.requeue_after)
+        await asyncio.sleep(step.retry_after if step.retry_after is not None else step.observe_every)
     elapsed = asyncio.get_running_loop().time() - started
     gets = len(await control.requests(method="GET"))
     assert gets < 12, f"{gets} GETs for a 6 s deletion"
@@ -379,9 +323,9 @@ async def test_deleting_before_the_pool_was_recorded_finds_it_but_never_another_
     sink.status = {}  # crash after POST, before the status write: only the intent annotation is left
     # Another object already manages that pool: the deletion must not touch it.
     claimed = StaticClaims(pools={pool_name: {"other/owner"}})
-    step = await PoolDeletion(client, make_object(sink), sink, claimed, TIMING).step()
+    step = await deletion(client, sink, claimed).step()
     assert step.done and await control.requests(method="DELETE") == []
     # Nobody else manages it: it is found and deleted instead of leaked.
-    step = await PoolDeletion(client, make_object(sink), sink, StaticClaims(), TIMING).step()
+    step = await deletion(client, sink).step()
     assert not step.done and sink.status["poolName"] == pool_name
     assert len(await control.requests(method="DELETE")) == 1

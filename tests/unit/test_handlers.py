@@ -1,68 +1,59 @@
-"""Tier 1: the handler layer's own logic, without a cluster (the e2e tier runs the handlers for real)."""
+"""Tier 1: the controller's own logic, without a cluster (the e2e tier runs it for real)."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 from typing import Any
 
-import kopf
-
-from modelarts_operator.handlers import DELETION_IN_PROGRESS_MARKER, IndexClaims, current_status, pool_claims
+from modelarts_operator.controller import claims
+from modelarts_operator.controller.handlers import Controller, modelartspool_event
+from modelarts_operator.controller.runner import _RoutineToDebugFilter
+from modelarts_operator.controller.worker import PoolWorker
 from modelarts_operator.reconcile.view import DisplayNameClaim
-from modelarts_operator.runner import _RoutineToDebugFilter
-from modelarts_operator.runtime import ObjectRuntime, ObjectRuntimes
-from modelarts_operator.settings import OperatorSettings
 
 
-def body(status: dict[str, Any] | None = None) -> kopf.Body:
-    return kopf.Body({"metadata": {"name": "p", "namespace": "ns"}, "spec": {}, "status": status or {}})
+def index(spec: dict[str, Any], status: dict[str, Any], name: str = "pool-a") -> dict[tuple[str, ...], Any]:
+    return claims.pool_claims("ns", name, spec, status, "t0")
 
 
-def claims(spec: dict[str, Any], status: dict[str, Any], name: str = "pool-a") -> dict[tuple[str, ...], Any]:
-    memo = kopf.Memo(config=OperatorSettings(project_id="default-project"))
-    return pool_claims(namespace="ns", name=name, spec=kopf.Spec(kopf.Body({"spec": spec})),
-                       status=kopf.Status(kopf.Body({"status": status})),
-                       meta=kopf.Meta(kopf.Body({"metadata": {"creationTimestamp": "t0"}})), memo=memo)
-
-
-def test_index_keys_recorded_pools_and_wanted_display_names() -> None:
-    assert claims({}, {"poolName": "p-1"}) == {
+def test_index_keys_recorded_pools_wanted_display_names_and_projects() -> None:
+    assert index({}, {"poolName": "p-1", "projectId": "proj", "project": "team-a"}) == {
         ("pool", "p-1"): "ns/pool-a",
-        ("display", "default-project", "pool-a"): DisplayNameClaim("ns/pool-a", "t0", True),
+        ("display", "pool-a"): DisplayNameClaim("ns/pool-a", "t0", True, "proj"),
+        ("project", "team-a"): "ns/pool-a",
     }
-    assert claims({"displayName": "other", "projectId": "p2"}, {}) == {
-        ("display", "p2", "other"): DisplayNameClaim("ns/pool-a", "t0", False),
+    assert index({"displayName": "other", "projectId": "p2"}, {}) == {
+        ("display", "other"): DisplayNameClaim("ns/pool-a", "t0", False, "p2"),
     }
     # Adopting objects claim only the pool they recorded, never a display name.
-    assert claims({"poolName": "legacy"}, {}) == {}
+    assert index({"poolName": "legacy"}, {}) == {}
 
 
-def test_index_claims_answers_from_the_index() -> None:
-    index = {("pool", "p-1"): ["ns/a"], ("display", "proj", "x"): [DisplayNameClaim("ns/a", "t0", True)]}
-    answered = IndexClaims(index)  # type: ignore[arg-type]
+def test_index_claims_answers_from_the_index_per_project() -> None:
+    data = {
+        ("pool", "p-1"): ["ns/a"],
+        ("display", "x"): [DisplayNameClaim("ns/a", "t0", True, "proj"), DisplayNameClaim("ns/b", "t1", False, None),
+                           DisplayNameClaim("ns/c", "t2", True, "elsewhere")],
+        ("project", "team-a"): ["ns/a", "ns/b"],
+    }
+    answered = claims.IndexClaims(data)
     assert answered.pool_owners("p-1") == {"ns/a"} and answered.pool_owners("p-2") == set()
-    assert answered.display_name_owners("proj", "x")[0].key == "ns/a"
+    # The same display name in another project is no rival; an object whose project is not known yet might be.
+    assert [c.key for c in answered.display_name_owners("proj", "x")] == ["ns/a", "ns/b"]
+    assert answered.pools_of_project("team-a") == 2 and answered.pools_of_project("none") == 0
 
 
-def test_status_cache_wins_until_the_watch_stream_catches_up() -> None:
-    runtime = ObjectRuntime(status={"phase": "Running"})
-    assert current_status(body({"phase": "Creating"}), runtime) == {"phase": "Running"}
-    assert current_status(body({"phase": "Running"}), runtime) == {"phase": "Running"}
-    assert runtime.status is None, "caught up: the stream is authoritative again"
-    assert current_status(body({"phase": "Deleting"}), runtime) == {"phase": "Deleting"}
-
-
-def test_runtimes_are_per_uid_and_forgotten() -> None:
-    runtimes = ObjectRuntimes()
-    assert runtimes.get("u1") is runtimes.get("u1")
-    assert runtimes.peek("u2") is None
-    runtimes.forget("u1")
-    assert len(runtimes) == 0
+def test_invalid_project_specs_are_left_out_of_the_index() -> None:
+    good = {"projectId": "p", "region": "cn-north-4", "credentialsSecretRef": {"namespace": "ops", "name": "s"}}
+    assert set(claims.project_spec("ok", good)) == {"ok"}
+    assert claims.project_spec("bad", {"projectId": "p"}) == {}
 
 
 def test_routine_kopf_lines_become_debug() -> None:
-    routine = logging.LogRecord("kopf.objects", logging.ERROR, "", 0,
-                                f"Handler 'x' failed temporarily: {DELETION_IN_PROGRESS_MARKER}: pool p", None, None)
+    routine = logging.LogRecord("kopf.objects", logging.INFO, "", 0, "Handler 'modelartspool_event' succeeded.",
+                                None, None)
     real = logging.LogRecord("kopf.objects", logging.ERROR, "", 0, "Handler 'x' failed temporarily: boom", None, None)
     log_filter = _RoutineToDebugFilter()
     log_filter.filter(routine)
@@ -70,19 +61,46 @@ def test_routine_kopf_lines_become_debug() -> None:
     assert log_filter.filter(real) and real.levelno == logging.ERROR
 
 
-async def test_spec_change_wakes_the_daemon_on_the_loop() -> None:
+def body(rv: int, **meta: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "p", "namespace": "ns", "uid": "u1", "resourceVersion": str(rv), **meta},
+            "spec": {}, "status": {}}
+
+
+def test_worker_keeps_the_freshest_body_and_ignores_its_own_writes_coming_back() -> None:
+    worker = PoolWorker(context=None, uid="u1")  # type: ignore[arg-type]
+    worker.observe_event(body(5))
+    assert worker.wake.is_set() and worker.body is not None
+    worker.wake.clear()
+    worker._written(body(7))  # what a status write of ours returned
+    worker.observe_event(body(6))  # an older event arriving late
+    assert worker.body is not None and worker.body["metadata"]["resourceVersion"] == "7"
+    assert not worker.wake.is_set()
+    worker.observe_event(body(7))  # our own write echoed by the watch: nothing to do
+    assert not worker.wake.is_set()
+    worker.observe_event(body(8, generation=2))  # somebody else's change
+    assert worker.wake.is_set()
+    worker.observe_event(None)
+    assert worker.body is None
+
+
+async def test_pool_events_start_one_worker_per_object_on_the_loop() -> None:
     """kopf runs a plain ``def`` handler in a worker thread, where ``asyncio.Event.set()`` is unsafe and does not
     wake the loop; the event handler must be a coroutine so kopf awaits it on the loop itself."""
-    import asyncio
-    import inspect
-
-    from modelarts_operator.handlers import modelartspool_event
-
     assert inspect.iscoroutinefunction(modelartspool_event)
-    runtimes = ObjectRuntimes()
-    runtime = runtimes.get("uid-1")
-    runtime.seen_generation = 1
-    waiter = asyncio.ensure_future(runtime.wake.wait())
-    obj = kopf.Body({"metadata": {"uid": "uid-1", "generation": 2}})
-    await modelartspool_event(body=obj, uid="uid-1", memo=kopf.Memo(runtimes=runtimes))
-    await asyncio.wait_for(waiter, timeout=1)
+    started: list[str] = []
+
+    class Quiet(Controller):
+        async def _run_pool(self, worker: PoolWorker) -> None:
+            started.append(worker.uid)
+            await asyncio.sleep(3600)
+
+    controller = Quiet(context=None)  # type: ignore[arg-type]
+    controller.pool_event("u1", body(1))
+    controller.pool_event("u1", body(2))
+    await asyncio.sleep(0)
+    assert started == ["u1"] and len(controller.pools) == 1
+    worker = controller.pools["u1"]
+    assert worker.body is not None and worker.body["metadata"]["resourceVersion"] == "2"
+    controller.pool_event("u1", None)
+    assert worker.body is None
+    await controller.stop()

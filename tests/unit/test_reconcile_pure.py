@@ -8,13 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from modelarts_operator.controller.status_patch import apply_merge_patch
+from modelarts_operator.controller.status_patch import diff_merge_patch as merge_patch
 from modelarts_operator.modelarts.models import Pool
 from modelarts_operator.reconcile import conditions, desired, mirror
-from modelarts_operator.reconcile.merge import apply_merge_patch, merge_patch
 from modelarts_operator.reconcile.sync import stamped
 from modelarts_operator.reconcile.timing import Timing
 from modelarts_operator.resource.spec import ModelArtsPoolSpec
-from modelarts_operator.resource.status import ConditionType
+from modelarts_operator.resource.status import ConditionType, ModelArtsPoolStatus
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=5),
@@ -100,7 +101,10 @@ def test_workspace_change_goes_alone() -> None:
          False, "Scaling"),
         ("Abnormal", {}, False, "Abnormal"),
         ("Deleting", {"deleting": [{"flavor": "f", "count": 1}]}, False, "Deleting"),
-        ("SomethingNew", {}, False, "SomethingNew"),
+        ("SomethingNew", {}, False, "UnknownPhase"),
+        ("CreationFailed", {}, False, "CreationFailed"),
+        ("Running", {"available": [{"flavor": "f", "count": 2}], "creationFailed": [{"flavor": "f", "count": 1}]},
+         False, "Abnormal"),
     ],
 )
 def test_readiness_follows_the_phase(phase: str | None, resources: dict[str, Any], ready: bool,
@@ -116,24 +120,37 @@ def test_mirror_totals_nodes_by_state_and_clears_absent_fields() -> None:
         "status": {"phase": "Deleting", "resources": {"deleting": [{"flavor": "f", "count": 2},
                                                                    {"flavor": "g", "count": 1}]}},
     })
-    status = mirror.mirrored_status(observed)
-    assert status["nodes"] == {"creating": 0, "available": 0, "abnormal": 0, "deleting": 3}
-    assert status["message"] is None and status["driver"] is None
+    status = ModelArtsPoolStatus(message="old message", driver={"gpu": {"version": "1"}})
+    mirror.apply_mirror(status, observed)
+    assert status.nodes is not None and status.nodes.model_dump(by_alias=True) == {
+        "creating": 0, "available": 0, "abnormal": 0, "deleting": 3, "creationFailed": 0}
+    assert status.message is None and status.driver is None
     assert mirror.in_transition(observed)
+
+
+def test_unknown_phases_never_become_a_reason_or_an_unbounded_text() -> None:
+    observed = Pool.model_validate({"metadata": {"name": "p"}, "spec": {"type": "Logical"},
+                                    "status": {"phase": "Weird phase " * 100, "message": "m" * 5000}})
+    ready, reason, message = mirror.readiness(observed)
+    assert (ready, reason) == (False, "UnknownPhase") and len(message) <= mirror.MAX_MESSAGE
+    status = ModelArtsPoolStatus()
+    mirror.apply_mirror(status, observed)
+    assert status.phase is not None and len(status.phase) <= mirror.MAX_PHASE
+    assert status.message is not None and len(status.message) <= mirror.MAX_MESSAGE
 
 
 def test_condition_transition_time_moves_only_on_flip() -> None:
     first = conditions.upsert(None, ConditionType.READY, False, "Creating", "", generation=1, now="t1")
     same = conditions.upsert(first, ConditionType.READY, False, "Creating", "still", generation=1, now="t2")
     flipped = conditions.upsert(same, ConditionType.READY, True, "Available", "", generation=1, now="t3")
-    assert same[0]["lastTransitionTime"] == "t1"
-    assert flipped[0]["lastTransitionTime"] == "t3" and len(flipped) == 1
+    assert same[0].last_transition_time == "t1"
+    assert flipped[0].last_transition_time == "t3" and len(flipped) == 1
 
 
 def test_last_sync_time_moves_only_with_a_real_change() -> None:
-    before = {"phase": "Running", "lastSyncTime": "t1"}
-    assert stamped(before, {"phase": "Running", "lastSyncTime": "t1"}, "t2") == before
-    assert stamped(before, {"phase": "Deleting", "lastSyncTime": "t1"}, "t2")["lastSyncTime"] == "t2"
+    before = ModelArtsPoolStatus(phase="Running", last_sync_time="t1")
+    assert stamped(before, ModelArtsPoolStatus(phase="Running", last_sync_time="t1"), "t2") == before
+    assert stamped(before, ModelArtsPoolStatus(phase="Deleting", last_sync_time="t1"), "t2").last_sync_time == "t2"
 
 
 def test_timing_backoff_grows_and_is_capped() -> None:
@@ -142,6 +159,16 @@ def test_timing_backoff_grows_and_is_capped() -> None:
     assert timing.backoff(1, at_least=30) == 30
     assert timing.stable_for({"modelarts.operator.dev/poll-interval-seconds": "15"}) == 15
     assert timing.stable_for({"modelarts.operator.dev/poll-interval-seconds": "junk"}) == timing.stable_seconds
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("0.001", 5.0), ("1e-9", 5.0), ("-3", 60.0), ("0", 60.0), ("inf", 60.0), ("nan", 60.0), ("1e12", 3600.0),
+    ("120", 120.0),
+])
+def test_the_poll_interval_annotation_is_bounded(value: str, expected: float) -> None:
+    """A tenant writes it: no hot loop on the shared rate (floor: the transition interval), no pool forgotten."""
+    timing = Timing(transition_seconds=5, stable_seconds=60)
+    assert timing.stable_for({"modelarts.operator.dev/poll-interval-seconds": value}) == expected
 
 
 def test_stable_interval_is_spread_but_never_shortened() -> None:
