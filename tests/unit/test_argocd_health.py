@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 import yaml
-from argocd_health import EngineNotBuilt, Verdict, engine, judge
 
+from argocd_health import EngineNotBuilt, Verdict, engine, judge
 from modelarts_operator.resource.status import ModelArtsPoolStatus
 
 ROOT = Path(__file__).resolve().parents[2]
