@@ -13,7 +13,9 @@ reaches — is covered by the static check below instead.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +155,17 @@ def test_the_engine_shows_pending_deletion_without_a_deletion_message(binary: Pa
     (verdict,) = judge([load("deletion-stalled")], patch=patch, binary=binary)
     assert verdict == Verdict(status="Progressing",
                               message="Pending deletion; blocked by finalizers: modelarts.operator.dev/pool-deletion")
+
+
+def test_the_engine_reads_what_kubectl_prints(binary: Path) -> None:
+    """`kubectl get mapool -o json` (a List) and a single YAML object work as input, as the README shows."""
+    obj = load("running")
+    for stdin in (json.dumps({"apiVersion": "v1", "kind": "List", "items": [obj, obj]}),
+                  (FIXTURES / "running.yaml").read_text()):
+        result = subprocess.run([str(binary), "-argocd-cm-patch", str(PATCH)], input=stdin, capture_output=True,
+                                text=True, check=True, timeout=60)
+        verdicts = json.loads(result.stdout)
+        assert verdicts and {v["status"] for v in verdicts} == {"Healthy"}, verdicts
 
 
 def test_argocd_cm_patch_embeds_the_script_verbatim() -> None:

@@ -6,8 +6,10 @@
 // Usage:
 //
 //	argocd-health -argocd-cm-patch deploy/argocd/argocd-cm-patch.yaml < objects.json > verdicts.json
+//	kubectl get mapool -A -o json | argocd-health -argocd-cm-patch deploy/argocd/argocd-cm-patch.yaml
 //
-// stdin is a JSON array of objects; stdout is a JSON array with one verdict per object, in order:
+// stdin is a JSON (or YAML) array of objects, a list (`kubectl get -o json`) or one object; stdout is a JSON array
+// with one verdict per object, in order:
 //
 //	{"status": "Degraded", "message": "...", "error": "..."}
 //
@@ -70,9 +72,9 @@ func run(patchPath string, in io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var raw []json.RawMessage
-	if err := json.NewDecoder(in).Decode(&raw); err != nil {
-		return fmt.Errorf("stdin must be a JSON array of objects: %w", err)
+	raw, err := readObjects(in)
+	if err != nil {
+		return err
 	}
 	verdicts := make([]verdict, 0, len(raw))
 	for i, item := range raw {
@@ -143,6 +145,32 @@ func resourceOverrides(configMap *corev1.ConfigMap) (lua.ResourceHealthOverrides
 		return nil, fmt.Errorf("argocd-cm resource customizations: %w", err)
 	}
 	return lua.ResourceHealthOverrides(overrides), nil
+}
+
+// readObjects splits stdin into objects: an array of them, a list's items, or a single object.
+func readObjects(in io.Reader) ([]json.RawMessage, error) {
+	text, err := io.ReadAll(in)
+	if err != nil {
+		return nil, err
+	}
+	document, err := yaml.YAMLToJSON(text)
+	if err != nil {
+		return nil, fmt.Errorf("stdin is neither JSON nor YAML: %w", err)
+	}
+	var objects []json.RawMessage
+	if json.Unmarshal(document, &objects) == nil {
+		return objects, nil
+	}
+	var list struct {
+		Items *[]json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(document, &list); err != nil {
+		return nil, fmt.Errorf("stdin must hold objects (an array, a list or one object): %w", err)
+	}
+	if list.Items != nil {
+		return *list.Items, nil
+	}
+	return []json.RawMessage{document}, nil
 }
 
 // decodeObject decodes as client-go decodes a live object (whole numbers become int64, as Argo CD's cache has them).
