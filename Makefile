@@ -21,8 +21,8 @@ lint: venv
 	MYPYPATH=bench:tools $(BIN)/mypy --strict --explicit-package-bases bench/*.py
 	$(BIN)/lint-imports
 
-# Tier 1: pure functions, the client against httpx.MockTransport, handlers against kmock.
-test-unit: venv
+# Tier 1: pure functions, the client against httpx.MockTransport, handlers against kmock, Argo CD's health engine.
+test-unit: venv argocd-health
 	$(PYTEST) -q tests/unit
 
 # Tier 2: the client and Huawei's own SDK against the emulator over real HTTP with real signatures.
@@ -30,11 +30,17 @@ test-integration: venv
 	$(PYTEST) -q tests/integration
 
 # Tier 3: the real kube-apiserver + etcd (built from Go modules, cached under ~/.cache), kubectl, the operator.
-test-e2e: venv controlplane
+test-e2e: venv controlplane argocd-health
 	$(PYTEST) -q tests/e2e
 
 controlplane:
 	bash tools/controlplane/build.sh
+
+# Argo CD's own health engine (settings manager, Lua, gitops-engine) around deploy/argocd/argocd-cm-patch.yaml, for
+# the Argo CD tests: built from the Go module proxy into ~/.cache/modelarts-operator/argocd-health-<version>-<hash>/.
+.PHONY: argocd-health
+argocd-health:
+	bash tools/argocd-health/build.sh
 
 # The main job: local control plane + emulator + operator, a pool walked through create -> scale -> delete.
 demo: venv controlplane

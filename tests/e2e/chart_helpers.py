@@ -5,19 +5,23 @@ Independent of pytest fixtures, so each piece can be reused; the fixtures live i
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from kube import Kubectl, wait_for
 
+from argocd_health import EngineNotBuilt, Verdict, engine, judge
 from devcluster import REPO_ROOT
 
 CHART = REPO_ROOT / "deploy" / "helm" / "modelarts-operator"
@@ -138,24 +142,29 @@ def run_guard(sa: Kubectl, *namespaces: str) -> subprocess.CompletedProcess[str]
                           env=env, timeout=60, check=False)
 
 
-HEALTH_LUA = REPO_ROOT / "deploy" / "argocd" / "health.lua"
+@functools.cache
+def argocd_engine() -> Path:
+    """Argo CD's own health engine (tools/argocd-health), built by `make argocd-health`; a clear failure if not."""
+    try:
+        return engine()
+    except EngineNotBuilt as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
-def argocd_health(obj: dict[str, Any]) -> str:
-    """deploy/argocd/health.lua's verdict on a live object (as tests/unit/test_argocd_health.py runs it)."""
-    from lupa import lua51
+def argocd_health(obj: dict[str, Any]) -> Verdict:
+    """What Argo CD shows for a live object with deploy/argocd/argocd-cm-patch.yaml: its settings manager, Lua engine
+    and gitops-engine's GetResourceHealth (as tests/unit/test_argocd_health.py runs them)."""
+    (verdict,) = judge([obj], binary=argocd_engine())
+    return verdict
 
-    runtime = lua51.LuaRuntime(register_eval=False, register_builtins=False)
 
-    def to_lua(value: Any) -> Any:
-        if isinstance(value, dict):
-            return runtime.table_from({k: to_lua(v) for k, v in value.items()})
-        if isinstance(value, list):
-            return runtime.table_from([to_lua(v) for v in value])
-        return value
-
-    runtime.globals().obj = to_lua(obj)
-    return str(runtime.execute(HEALTH_LUA.read_text())["status"])
+def set_deletion_mode(emulator_url: str, pool_name: str, mode: str) -> None:
+    """The emulator's deletion behaviour for one pool: "stall" keeps it (and its nodes) Deleting, "normal" resumes."""
+    request = urllib.request.Request(  # noqa: S310
+        f"{emulator_url}/_emulator/pools/{pool_name}/deletion", method="POST",
+        data=json.dumps({"mode": mode}).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        assert response.status == 200
 
 
 def act_as_kubelet_for_guard(kubectl: Kubectl, sa: Kubectl, release: Release, previous_uid: str | None) -> str:

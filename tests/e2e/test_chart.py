@@ -25,6 +25,7 @@ from chart_helpers import (
     Namespaces,
     Release,
     act_as_kubelet_for_guard,
+    argocd_engine,
     argocd_health,
     can_i,
     install,
@@ -32,11 +33,13 @@ from chart_helpers import (
     pool,
     run_guard,
     service_account_kubectl,
+    set_deletion_mode,
     uninstall,
     wait_until_authorized,
 )
 from kube import Kubectl, wait_for
 
+from argocd_health import Verdict
 from devcluster import REPO_ROOT, Binaries, DevCluster
 
 PATCH_HINT = "--type merge -p '{\"spec\":{\"deletionProtection\":false}}'"
@@ -373,12 +376,16 @@ def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
     helm: Helm, kubectl: Kubectl, crd: str, tmp_path: Path, make_namespace: Namespaces, mode: str
 ) -> None:
     """The operator process with the chart's ServiceAccount token, configured as the chart configures it for
-    each RBAC mode: a permission the chart lacks shows up as a 403 in its log or a scenario that never ends."""
+    each RBAC mode: a permission the chart lacks shows up as a 403 in its log or a scenario that never ends.
+    Argo CD's own engine judges the live objects on the way: Healthy when ready, Progressing while deleting, and
+    Degraded for a second pool whose deletion the emulator stalls."""
     from stack import EmulatorProcess, OperatorProcess
 
+    argocd_engine()  # fail before the slow part when Argo CD's engine is not built
     watched = make_namespace("pools")
     values = ["--set", "deletionProtection.enabled=false", "--set", "uninstallGuard.enabled=false"]
-    settings = {"region": "cn-north-4", "transition_poll_seconds": "0.5"}
+    # A deletion without progress for 6 s is stalled: longer than the emulator's 3 s deletion of a healthy pool.
+    settings = {"region": "cn-north-4", "transition_poll_seconds": "0.5", "deletion_stall_seconds": "6"}
     if mode == "namespaced":
         values += ["--set", f"watchNamespaces={{{watched}}}"]
         settings["namespaces"] = watched
@@ -393,7 +400,8 @@ def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
         operator.start()
 
         kubectl.credentials_secret(watched, "modelarts-credentials", emulator.access_key, emulator.secret_key)
-        kubectl.apply(pool("chart-e2e", watched, credentialsSecretRef={"name": "modelarts-credentials"}))
+        for name in ("chart-e2e", "chart-e2e-stalled"):
+            kubectl.apply(pool(name, watched, credentialsSecretRef={"name": "modelarts-credentials"}))
         running = operator
 
         def log_tail() -> str:
@@ -405,16 +413,20 @@ def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
             refused = FORBIDDEN.search(running.log.read_text(errors="replace"))
             assert not refused, f"a permission the chart lacks ({refused.group(0)}):\n{log_tail()}"
 
-        def ready() -> dict[str, Any] | None:
+        def ready(name: str) -> dict[str, Any] | None:
             healthy_and_permitted()
-            obj: dict[str, Any] = kubectl.json("get", "mapool", "chart-e2e", "-n", watched)
+            obj: dict[str, Any] = kubectl.json("get", "mapool", name, "-n", watched)
             conditions = {c["type"]: c for c in (obj.get("status") or {}).get("conditions", [])}
             return obj if conditions.get("Ready", {}).get("status") == "True" else None
 
-        obj = wait_for(ready, timeout=90, what="Ready=True (the operator log is in the captured stdout)")
+        obj = wait_for(lambda: ready("chart-e2e"), timeout=90,
+                       what="Ready=True (the operator log is in the captured stdout)")
         assert FINALIZER in obj["metadata"]["finalizers"]
-        assert argocd_health(obj) == "Healthy"
+        assert argocd_health(obj).status == "Healthy", argocd_health(obj)
         assert obj["status"]["poolName"]
+        stalled = wait_for(lambda: ready("chart-e2e-stalled"), timeout=90, what="the second pool Ready=True")
+        stalled_pool = stalled["status"]["poolName"]
+        set_deletion_mode(emulator.url, stalled_pool, "stall")
 
         def events() -> list[dict[str, Any]]:
             # kopf posts Events from a background queue, so they may trail the status write a little.
@@ -424,19 +436,40 @@ def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
 
         wait_for(events, timeout=30, what="an Event from the operator (core/v1 events: create)")
 
-        kubectl("delete", "mapool", "chart-e2e", "-n", watched, "--wait=false")
+        kubectl("delete", "mapool", "chart-e2e", "chart-e2e-stalled", "-n", watched, "--wait=false")
 
-        verdicts: set[str] = set()
+        verdicts: dict[str, list[Verdict]] = {"chart-e2e": [], "chart-e2e-stalled": []}
 
-        def gone() -> bool:
+        def judged(name: str) -> Verdict | None:
+            """Argo CD's verdict on the object now (recorded), None once it is gone."""
             healthy_and_permitted()
-            result = kubectl("get", "mapool", "chart-e2e", "-n", watched, "-o", "json", check=False)
-            if result.returncode == 0:
-                verdicts.add(argocd_health(json.loads(result.stdout)))
-            return result.returncode != 0
+            result = kubectl("get", "mapool", name, "-n", watched, "-o", "json", check=False)
+            if result.returncode != 0:
+                return None
+            verdicts[name].append(argocd_health(json.loads(result.stdout)))
+            return verdicts[name][-1]
 
-        wait_for(gone, timeout=90, what="the object to be released after its pool is gone")
-        assert verdicts == {"Progressing"}, "Argo CD must show a deletion in progress as Progressing"
+        wait_for(lambda: judged("chart-e2e") is None, timeout=90,
+                 what="the object to be released after its pool is gone")
+        assert verdicts["chart-e2e"], "the deleted object was never seen"
+        assert {v.status for v in verdicts["chart-e2e"]} == {"Progressing"}, verdicts["chart-e2e"]
+        # Argo CD 3.6 shows the script's deletionMessage, not its default "Pending deletion; blocked by finalizers".
+        assert all(v.message.startswith(("Deleting pool", "Deletion requested")) for v in verdicts["chart-e2e"]), (
+            verdicts["chart-e2e"])
+
+        def stalled_verdict() -> Verdict | None:
+            verdict = judged("chart-e2e-stalled")
+            assert verdict is not None, "the stalled pool's object went away"
+            return verdict if verdict.status == "Degraded" else None
+
+        degraded = wait_for(stalled_verdict, timeout=60, what="Argo CD to show the stalled deletion as Degraded")
+        assert degraded.message.startswith(f"Deletion stalled for pool {stalled_pool}: 1 node(s) left"), degraded
+        assert "has not progressed" in degraded.message and "deletionPolicy to Retain" in degraded.message, degraded
+        before = verdicts["chart-e2e-stalled"][:-1]
+        assert {v.status for v in before} <= {"Progressing"}, before
+        set_deletion_mode(emulator.url, stalled_pool, "normal")
+        wait_for(lambda: judged("chart-e2e-stalled") is None, timeout=90,
+                 what="the stalled pool's object to be released once ModelArts resumes the deletion")
         with urllib.request.urlopen(f"{emulator.url}/_emulator/pools", timeout=10) as response:  # noqa: S310
             assert json.load(response)["pools"] == [], "the cloud pool must be gone too"
         healthy_and_permitted()
