@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from modelarts_operator.modelarts import errors
 from modelarts_operator.modelarts.client import ModelArtsClient
 from modelarts_operator.modelarts.models import DEFAULT_WORKSPACE_ID, Pool
+from modelarts_operator.reconcile import recovery
+from modelarts_operator.reconcile.recovery import LIST_STATUS_FAILED
 from modelarts_operator.reconcile.view import Sighting
 
 logger = logging.getLogger(__name__)
@@ -67,6 +69,8 @@ class PoolListObserver:
     _wanted_after: float = -1.0
     _task: asyncio.Task[None] | None = None
     _idle_since: float | None = None
+    _failed: tuple[float, dict[str, Pool]] | None = None
+    _failed_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def workspace_id(self) -> str:
@@ -111,6 +115,17 @@ class PoolListObserver:
             async with asyncio.timeout(wait_seconds), self._listed:
                 await self._listed.wait_for(lambda: self._good(after) or self.last_error is not None)
         return self.snapshot if self._good(after) else None
+
+    async def failed(self, after: float) -> dict[str, Pool]:
+        """The failed creations (``status=failed``), from one list call started after ``after``: the objects that
+        need it at the same moment (many pools vanishing together) share it."""
+        async with self._failed_lock:
+            if self._failed is None or self._failed[0] <= after:
+                started = self.clock()
+                pools = await self.client.list_pools(workspace_id=self.workspace_id, status=LIST_STATUS_FAILED,
+                                                     limit=self.page_size)
+                self._failed = (started, {pool.name: pool for pool in pools if pool.name})
+            return self._failed[1]
 
     def _good(self, after: float | None) -> bool:
         if self.snapshot is None or self.last_error is not None:
@@ -249,6 +264,19 @@ class ObservedReader:
             return await self._client.get_pool(name)
         except errors.PoolNotFound:
             return None
+
+    async def failed(self, name: str) -> Pool | None:
+        return (await self._observer.failed(after=self._asked_at())).get(name)
+
+    async def listed(self, name: str, display_name: str) -> Pool | None:
+        snapshot = await self._observer.fresh(self._asked_at(), wait_seconds=self._wait)
+        if snapshot is not None:
+            return snapshot.pools.get(name)
+        return await recovery.find_listed(self._client, display_name, name, workspace_id=self._observer.workspace_id)
+
+    def _asked_at(self) -> float:
+        """Answers started a moment before this question still count (the failed list changes slowly)."""
+        return self._observer.clock() - 1.0
 
     def wrote(self, name: str, *, read_back: bool) -> None:
         if name:

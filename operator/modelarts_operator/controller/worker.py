@@ -231,8 +231,7 @@ class PoolWorker:
         if step.done:
             if step.duration_seconds is not None:
                 ctx.metrics.observe_pool_deletion(step.duration_seconds)
-            await self._release(obj, sink, "Deleted" if step.duration_seconds is not None else "Released",
-                                step.message)
+            await self._let_go(obj)
         self._resubscribe(obj, step.observe_every or ctx.timing.transition_seconds)
         # Between the list's wake-ups, a periodic look (cheap: it reads the shared list) to resend a DELETE that
         # did not take and to notice a stall.
@@ -241,8 +240,12 @@ class PoolWorker:
         return self._delay(retry, step.observe_every or ctx.timing.transition_seconds)
 
     async def _release(self, obj: PoolObject, sink: KubeSink, reason: str, message: str) -> None:
-        """The pool is gone or not ours to delete: say so, and let the object go."""
+        """The pool is not ours to delete (Retain, observe-only, never created): say so, and let the object go."""
         sink.event(False, reason, message)
+        await self._let_go(obj)
+
+    async def _let_go(self, obj: PoolObject) -> None:
+        """Remove our finalizer: the API server deletes the object."""
         body = self.body or {}
         finalizers = [f for f in (body.get("metadata") or {}).get("finalizers") or [] if f != FINALIZER]
         await self._set_finalizers(body, finalizers)

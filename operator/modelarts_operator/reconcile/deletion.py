@@ -29,6 +29,7 @@ from modelarts_operator.reconcile.view import (
     ObjectSink,
     PoolObject,
     PoolReader,
+    Sighting,
     parse_timestamp,
     timestamp,
     utc_now,
@@ -107,7 +108,7 @@ class DeletionStep:
     observe_every: float = 0.0
     retry_after: float | None = None
     duration_seconds: float | None = None  # from the first DELETE to 404, when done after deleting
-    message: str = ""  # why it is done (for the Event)
+    message: str = ""  # why it is done (the step has posted the Event saying so)
     credentials_refused: bool = False
 
 
@@ -149,13 +150,13 @@ class PoolDeletion:
             if name is None:
                 found = await self._find_half_created()
                 if found is None:
-                    return DeletionStep(done=True, message="no pool was created for this object")
+                    return self._released("no pool was created for this object")
                 name = found
             sighting = await self._reader.look(name)
             pool = sighting.pool
-            if pool is None and not sighting.confirmed and not self._protected():
-                pool = await self._reader.confirm(name)
-                sighting = type(sighting)(pool, confirmed=True)
+            if pool is None and not sighting.confirmed and (self._ever_seen() or not self._young()):
+                pool = await self._reader.confirm(name)  # the list lacks it: a GET confirms the 404
+                sighting = Sighting(pool, confirmed=True)
             if pool is None:
                 return await self._not_there(name, confirmed=sighting.confirmed)
             refused = ownership.refusal(self._obj, pool, self._claims, self._binding, action="delete")
@@ -198,7 +199,10 @@ class PoolDeletion:
     async def _send_delete(self, name: str) -> DeletionStep:
         first = not self._deletion.requested_at
         self._deletion.attempts += 1
-        pool = await self._client.delete_pool(name)
+        try:
+            pool = await self._client.delete_pool(name)
+        except errors.PoolNotFound:
+            return await self._not_there(name, confirmed=True)
         self._reader.wrote(name, read_back=False)
         now = timestamp(self._now)
         self._deletion.requested_at = self._deletion.requested_at or now
@@ -216,7 +220,7 @@ class PoolDeletion:
             self._sink.event(False, c.DELETION_REQUESTED, f"deleting ModelArts pool {name}")
         return DeletionStep(done=False, observe_every=self._timing.transition_seconds)
 
-    async def _watch(self, name: str, pool: Pool) -> DeletionStep:
+    async def _watch(self, name: str, pool: Pool, *, retry_after: float | None = None) -> DeletionStep:
         now = timestamp(self._now)
         before = (self._status.phase, self._status.nodes)
         mirror.apply_mirror(self._status, pool)
@@ -240,21 +244,25 @@ class PoolDeletion:
             initial_nodes=int(self._deletion.initial_nodes or 0), nodes_left=_nodes_left(pool),
             elapsed_seconds=(self._now - requested).total_seconds(), transition=self._timing.transition_seconds,
         )
-        return DeletionStep(done=False, observe_every=every)
+        return DeletionStep(done=False, observe_every=every, retry_after=retry_after)
 
     async def _not_there(self, name: str, *, confirmed: bool) -> DeletionStep:
-        """DELETE or GET answered 404 (``confirmed``), or the list no longer shows a young, unseen pool."""
+        """DELETE or GET answered 404 (``confirmed``), or the list no longer shows a young, unseen pool.
+
+        A 404 is taken as proof only for a pool seen Running and older than the grace period; otherwise the
+        failed creations and a fresh list are asked first (shared answers, not per pool)."""
         if not self._protected():
             return self._gone(name)
-        failed = await recovery.find_failed(self._client, name, workspace_id=self._obj.spec.workspace_id)
-        if failed is not None:
-            return DeletionStep(done=True, message=f"pool {name} failed to be created in ModelArts; nothing to delete")
-        listed = await recovery.find_listed(self._client, desired.display_name(self._obj.spec, self._obj.name), name,
-                                            workspace_id=self._obj.spec.workspace_id)
+        if await self._reader.failed(name) is not None:
+            return self._released(f"pool {name} failed to be created in ModelArts; nothing to delete")
+        listed = await self._reader.listed(name, desired.display_name(self._obj.spec, self._obj.name))
         if listed is not None:
-            if self._should_send_delete(listed):
-                return await self._send_delete(name)
-            return await self._watch(name, listed)
+            # ModelArts shows it after all (GET and list disagree for a new pool): look again shortly, and the
+            # next step deletes or watches it as usual.
+            mirror.record_sighting(self._status, listed, self._now)
+            return await self._watch(name, listed, retry_after=self._timing.transition_seconds)
+        if self._ever_seen() or not self._young():
+            return self._gone(name)
         created = self._created_at()
         age = int((self._now - created).total_seconds()) if created else 0
         message = (f"ModelArts does not show pool {name} yet (created {age}s ago); its deletion is confirmed once "
@@ -268,18 +276,30 @@ class PoolDeletion:
         cloud = self._status.cloud
         return parse_timestamp(cloud.creation_timestamp if cloud else None) or self._obj.create_requested_at
 
-    def _protected(self) -> bool:
-        """Never seen through GET or list and younger than the grace period: a 404 may be read-after-create lag."""
-        seen = self._status.seen
-        if seen is not None and seen.first_at is not None:
-            return False
+    def _young(self) -> bool:
         created = self._created_at()
         return created is None or (self._now - created).total_seconds() < self._grace
+
+    def _ever_seen(self) -> bool:
+        seen = self._status.seen
+        return seen is not None and seen.first_at is not None
+
+    def _protected(self) -> bool:
+        """A 404 may be read-after-create lag: the pool is younger than the grace period or never seen Running."""
+        seen = self._status.seen
+        return self._young() or seen is None or seen.running_at is None
 
     def _gone(self, name: str) -> DeletionStep:
         requested = parse_timestamp(self._deletion.requested_at)
         duration = (self._now - requested).total_seconds() if requested else None
-        return DeletionStep(done=True, duration_seconds=duration, message=f"pool {name} is gone from ModelArts")
+        message = f"pool {name} is gone from ModelArts"
+        self._sink.event(False, "Deleted", message)
+        return DeletionStep(done=True, duration_seconds=duration, message=message)
+
+    def _released(self, message: str) -> DeletionStep:
+        """Done without deleting anything (there was nothing to delete)."""
+        self._sink.event(False, "Released", message)
+        return DeletionStep(done=True, message=message)
 
     async def _failed(self, exc: errors.ModelArtsError) -> DeletionStep:
         return await self._failed_with(str(exc), retry_after=exc.retry_after,

@@ -245,12 +245,10 @@ class PoolSync:
             pool = await self._reader.confirm(name)
             if pool is not None:
                 return await self._observe(pool)
-        workspace = self._obj.spec.workspace_id
-        failed = await recovery.find_failed(self._client, name, workspace_id=workspace)
+        failed = await self._reader.failed(name)
         if failed is not None:
             return await self._creation_failed(name, failed)
-        listed = await recovery.find_listed(self._client, desired.display_name(self._obj.spec, self._obj.name), name,
-                                            workspace_id=workspace)
+        listed = await self._reader.listed(name, desired.display_name(self._obj.spec, self._obj.name))
         if listed is not None:
             return await self._observe(listed)
         if self._obj.spec.pool_name is not None:

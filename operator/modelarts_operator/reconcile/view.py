@@ -133,6 +133,12 @@ class PoolReader(Protocol):
     async def confirm(self, name: str) -> Pool | None:
         """A GET: the pool, or ``None`` when ModelArts says it does not exist (404 ``ModelArts.50015001``)."""
 
+    async def failed(self, name: str) -> Pool | None:
+        """The pool among the failed creations (``GET /pools?status=failed``), if it is there."""
+
+    async def listed(self, name: str, display_name: str) -> Pool | None:
+        """The pool in a list taken now (a GET may lag behind the list, or the other way round)."""
+
     def wrote(self, name: str, *, read_back: bool) -> None:
         """The operator just changed this pool: list answers read before now are stale for it; ``read_back``:
         the next ``look`` is a GET."""
