@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from modelarts_operator import cloud
+from modelarts_operator import cloud, kube
 from modelarts_operator.kube import KubeApi, KubeError, ObjectGone
 from modelarts_operator.limiter import LimiterRegistry
 from modelarts_operator.metrics import Metrics
@@ -52,6 +52,12 @@ class DeletionInProgress(kopf.TemporaryError):
 
 
 # --- operator life cycle ---------------------------------------------------------------------------
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo:
+    """kopf logs in as KubeApi does (in a pod: KUBERNETES_SERVICE_HOST/PORT and the service account's token)."""
+    return kube.login(**kwargs)
 
 
 @kopf.on.startup()
