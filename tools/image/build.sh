@@ -100,7 +100,21 @@ else
 fi
 
 # -- image ------------------------------------------------------------------------------------------------------
-log "podman build -t $name (base $base)"
-podman_cmd build --layers --pull="$pull" --network host --build-arg PYTHON_IMAGE="$base" -t "$name" "$repo" >&2
+# Two passes, because podman 4.3 (buildah 1.28) mishandles `RUN --mount=type=bind,from=builder` with --layers:
+# the cached install step is reused after the builder stage changed (containers/buildah#4522), and a cached
+# builder stage is mounted with the wrong content (#4375). So: build the builder stage alone (its COPY steps are
+# cached by content, correctly), then the image with that exact builder as the `builder` build context and its
+# ID as BUILDER_ID, which the Dockerfile declares so that the install step's cache follows it.
+build=(podman_cmd build --layers --pull="$pull" --network host --build-arg PYTHON_IMAGE="$base")
+builder="localhost/modelarts-operator-builder:$version"
+iid="$(mktemp)"
+trap 'rm -f "$iid"' EXIT
+log "podman build --target builder -t $builder"
+"${build[@]}" --target builder --iidfile "$iid" -t "$builder" "$repo" >&2
+log "podman build -t $name (base $base, builder $(cut -c1-19 "$iid"))"
+"${build[@]}" --build-context builder="container-image://$builder" --build-arg BUILDER_ID="$(cat "$iid")" \
+  -t "$name" "$repo" >&2
+# Drop what the tags no longer reach (earlier builds' images); the layers of the current ones stay cached.
+podman_cmd image prune -f >/dev/null
 podman_cmd image inspect "localhost/$name" --format 'build.sh: {{index .RepoTags 0}} size={{.Size}} user={{.Config.User}}' >&2 || true
 echo "localhost/$name"
