@@ -30,6 +30,10 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
+# podman 4.3/buildah 1.28 reuse a cached `RUN --mount=...,from=builder` step even after the builder stage changed
+# (containers/buildah#4522), which would leave stale code in the image: tools/image/build.sh passes the builder
+# stage's image ID here, so this step re-runs exactly when its wheels change. Docker's BuildKit needs nothing.
+ARG BUILDER_ID=
 # Install offline from the builder's wheels through a bind mount, so the wheel files never become a layer.
 # The lock is enforced again here: --require-hashes refuses any wheel whose hash is not in requirements.lock.
 # pip compiles the .pyc files at install time, which matters because the root filesystem is read-only at run time.

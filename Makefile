@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: venv lint test test-unit test-integration test-e2e controlplane demo crds manifests lock bench clean
+.PHONY: venv lint test test-unit test-integration test-e2e controlplane image demo crds manifests lock bench clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -41,6 +41,13 @@ controlplane:
 .PHONY: argocd-health
 argocd-health:
 	bash tools/argocd-health/build.sh
+
+# The operator image, modelarts-operator:<version>: `docker build` where a Docker engine answers, else podman with a
+# stand-in python base built from Debian packages (tools/image/build.sh; needs root the first time, to apt-get
+# podman, runc and mmdebstrap). Cached under ~/.cache/modelarts-operator: seconds when nothing changed.
+# tests/e2e/test_image.py builds it too, so `make test` covers it.
+image:
+	bash tools/image/build.sh
 
 # The main job: local control plane + emulator + operator, a pool walked through create -> scale -> delete.
 demo: venv controlplane

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chart_helpers import Helm
 from kube import Kubectl
 
 from devcluster import Binaries, DevCluster, DevClusterError
@@ -74,3 +75,15 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
     kubectl("create", "namespace", name)
     yield name
     kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture(scope="session")
+def helm(controlplane: DevCluster, controlplane_binaries: Binaries, tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    """The helm `make controlplane` builds, bound to the session cluster, with its own config and cache dirs."""
+    if controlplane_binaries.helm is None:
+        pytest.fail("helm is not built: run `make controlplane`", pytrace=False)
+    home = tmp_path_factory.mktemp("helm-home")
+    env = controlplane.env()
+    env.update(HELM_CONFIG_HOME=str(home / "config"), HELM_CACHE_HOME=str(home / "cache"),
+               HELM_DATA_HOME=str(home / "data"))
+    return Helm(binary=controlplane_binaries.helm, env=env)

@@ -40,20 +40,9 @@ from chart_helpers import (
 from kube import Kubectl, wait_for
 
 from argocd_health import Verdict
-from devcluster import REPO_ROOT, Binaries, DevCluster
+from devcluster import REPO_ROOT
 
 PATCH_HINT = "--type merge -p '{\"spec\":{\"deletionProtection\":false}}'"
-
-
-@pytest.fixture(scope="session")
-def helm(controlplane: DevCluster, controlplane_binaries: Binaries, tmp_path_factory: pytest.TempPathFactory) -> Helm:
-    if controlplane_binaries.helm is None:
-        pytest.fail("helm is not built: run `make controlplane`", pytrace=False)
-    home = tmp_path_factory.mktemp("helm-home")
-    env = controlplane.env()
-    env.update(HELM_CONFIG_HOME=str(home / "config"), HELM_CACHE_HOME=str(home / "cache"),
-               HELM_DATA_HOME=str(home / "data"))
-    return Helm(binary=controlplane_binaries.helm, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +82,12 @@ def test_helm_lint_strict_namespaced(helm: Helm) -> None:
     "podSecurityContext.runAsNonRoot=false",
     "watchNamespaces={Not_A_Namespace}",
     "unknownValue=1",
+    "replicaCount=0",
+    "strategy.type=BlueGreen",
+    "podAntiAffinity=sometimes",
+    "image.digest=sha256:not-a-digest",
+    "networkPolicy.apiServer.cidrs={10.0.0.1}",
+    "serviceAccount.tokenExpirationSeconds=60",
 ])  # fmt: skip
 def test_values_schema_refuses(helm: Helm, bad: str) -> None:
     result = helm("template", "x", str(CHART), "--set", bad, check=False)
@@ -103,9 +98,13 @@ def test_rendered_deployment_is_hardened(helm: Helm) -> None:
     docs = kinds(helm.template("--set", "credentials.existingSecret=modelarts-credentials",
                                "--set", "modelarts.region=cn-north-4"))
     (deployment,) = docs["Deployment"]
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate",
+                                              "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     pod = deployment["spec"]["template"]["spec"]
+    (preferred,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert preferred["podAffinityTerm"]["labelSelector"] == deployment["spec"]["selector"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     (container,) = pod["containers"]
@@ -115,24 +114,107 @@ def test_rendered_deployment_is_hardened(helm: Helm) -> None:
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert {"name": "health", "containerPort": 8081, "protocol": "TCP"} in container["ports"]
-    assert {v["name"]: v["mountPath"] for v in container["volumeMounts"]} == {"tmp": "/tmp"}
+    mounts = {v["name"]: v["mountPath"] for v in container["volumeMounts"]}
+    assert mounts == {"tmp": "/tmp", "kube-api-access": "/var/run/secrets/kubernetes.io/serviceaccount"}
+    # The token only where it is needed: not automounted, mounted into the operator container explicitly.
+    assert pod["automountServiceAccountToken"] is False
+    (access,) = [v for v in pod["volumes"] if v["name"] == "kube-api-access"]
+    sources = access["projected"]["sources"]
+    assert sources[0]["serviceAccountToken"] == {"path": "token", "expirationSeconds": 3607}
+    assert sources[1]["configMap"]["name"] == "kube-root-ca.crt"
+    assert sources[2]["downwardAPI"]["items"][0]["fieldRef"]["fieldPath"] == "metadata.namespace"
     env = {e["name"]: e for e in container["env"]}
+    assert env["MODELARTS_LEADER_ELECTION"]["value"] == "true"
+    assert env["MODELARTS_LEADER_ELECTION_NAMESPACE"]["value"] == "modelarts-system"
+    assert env["MODELARTS_LEADER_ELECTION_IDENTITY"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["MODELARTS_REGION"]["value"] == "cn-north-4"
     assert env["MODELARTS_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "modelarts-credentials",
                                                                        "key": "accessKey"}
     assert env["MODELARTS_SECURITY_TOKEN"]["valueFrom"]["secretKeyRef"]["optional"] is True
     assert "MODELARTS_NAMESPACES" not in env
-    assert container["resources"]["limits"]["memory"]
+    assert container["resources"]["limits"]["memory"] and container["resources"]["limits"]["cpu"]
+    (pdb,) = docs["PodDisruptionBudget"]
+    assert pdb["spec"] == {"minAvailable": 1, "selector": deployment["spec"]["selector"]}
+
+
+def test_one_replica_without_leader_election(helm: Helm) -> None:
+    values = ["--set", "replicaCount=1", "--set", "leaderElection.enabled=false", "--set", "strategy.type=Recreate",
+              "--set", "strategy.rollingUpdate=null"]
+    docs = kinds(helm.template(*values))
+    (deployment,) = docs["Deployment"]
+    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"] == {"type": "Recreate"}
+    pod = deployment["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["MODELARTS_LEADER_ELECTION"] == "false" and "MODELARTS_LEADER_ELECTION_NAMESPACE" not in env
+    assert "affinity" not in pod and "PodDisruptionBudget" not in docs
+    assert not [r for r in docs.get("Role", []) if r["metadata"]["name"].endswith("-leader-election")]
+    # Two replicas that do not elect a leader would both act on every pool: refused.
+    refused = helm("template", "x", str(CHART), "--set", "leaderElection.enabled=false", check=False)
+    assert refused.returncode != 0 and "replicaCount > 1 needs leaderElection.enabled" in refused.stderr
+
+
+def test_image_digest_pins_the_image(helm: Helm) -> None:
+    digest = "sha256:" + "0123456789abcdef" * 4
+    docs = kinds(helm.template("--set", f"image.digest={digest}", "--set", "image.repository=registry.example/mao"))
+    images = [c["image"] for kind in ("Deployment", "Job") for d in docs[kind]
+              for c in d["spec"]["template"]["spec"]["containers"]]
+    assert images == [f"registry.example/mao:0.1.0@{digest}"] * 2
+
+
+def test_rendered_lease_rbac(helm: Helm) -> None:
+    (role,) = [r for r in kinds(helm.template())["Role"] if r["metadata"]["name"].endswith("-leader-election")]
+    assert role["metadata"]["namespace"] == "modelarts-system"
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["modelarts-operator"],
+         "verbs": ["get", "update", "patch"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+    ]
+
+
+NETWORK_POLICY = ["--set", "networkPolicy.enabled=true",
+                  "--set", "networkPolicy.apiServer.cidrs={10.96.0.1/32,192.0.2.10/32}",
+                  "--set", "networkPolicy.modelarts.cidrs={100.125.0.0/16}"]  # fmt: skip
+
+
+def test_rendered_network_policy(helm: Helm) -> None:
+    assert "NetworkPolicy" not in kinds(helm.template()), "off by default"
+    refused = helm("template", "x", str(CHART), "--set", "networkPolicy.enabled=true", check=False)
+    assert refused.returncode != 0 and "networkPolicy.apiServer.cidrs" in refused.stderr
+
+    docs = kinds(helm.template(*NETWORK_POLICY))
+    operator, guard = docs["NetworkPolicy"]
+    (deployment,) = docs["Deployment"]
+    assert operator["spec"]["podSelector"] == deployment["spec"]["selector"]
+    assert operator["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    (ingress,) = operator["spec"]["ingress"]
+    assert ingress == {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+                       "ports": [{"port": 8080, "protocol": "TCP"}]}
+    api, dns, modelarts = operator["spec"]["egress"]
+    assert api["to"] == [{"ipBlock": {"cidr": "10.96.0.1/32"}}, {"ipBlock": {"cidr": "192.0.2.10/32"}}]
+    assert [p["port"] for p in api["ports"]] == [443, 6443]
+    assert dns["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+    assert sorted(p["protocol"] for p in dns["ports"]) == ["TCP", "UDP"] and {p["port"] for p in dns["ports"]} == {53}
+    assert modelarts == {"to": [{"ipBlock": {"cidr": "100.125.0.0/16"}}], "ports": [{"port": 443, "protocol": "TCP"}]}
+    # The uninstall guard's pod may only reach the API server.
+    assert guard["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "uninstall-guard"
+    assert guard["spec"]["ingress"] == [] and guard["spec"]["egress"] == [api]
+
+    closed = kinds(helm.template(*NETWORK_POLICY, "--set", "networkPolicy.metrics.namespaceSelector=null"))
+    assert closed["NetworkPolicy"][0]["spec"]["ingress"] == [], "null closes the metrics port"
 
 
 def test_rendered_rbac_cluster_wide_vs_namespaced(helm: Helm) -> None:
     cluster = kinds(helm.template())
-    assert "Role" not in cluster
+    # The only namespaced rights in cluster-wide mode: leader election, in the release namespace.
+    assert [(r["metadata"]["namespace"], r["metadata"]["name"]) for r in cluster["Role"]] == [
+        ("modelarts-system", "modelarts-operator-leader-election")]
     rules = [r for role in cluster["ClusterRole"] for r in role["rules"]]
     assert not any("namespaces" in r["resources"] for r in rules), "cluster-wide kopf never lists namespaces"
 
     scoped = kinds(helm.template("--set", "watchNamespaces={team-a,team-b}",
                                  "--set", "rbac.credentialsSecretNames={modelarts-credentials}"))
+    for kind in ("Role", "RoleBinding"):
+        scoped[kind] = [r for r in scoped[kind] if not r["metadata"]["name"].endswith("-leader-election")]
     assert sorted(r["metadata"]["namespace"] for r in scoped["Role"]) == ["team-a", "team-b"]
     assert sorted(b["metadata"]["namespace"] for b in scoped["RoleBinding"]) == ["team-a", "team-b"]
     cluster_rules = [r for role in scoped["ClusterRole"] for r in role["rules"]]
@@ -173,7 +255,9 @@ def test_plain_manifests_are_up_to_date(helm: Helm, tmp_path: Path) -> None:
     [],
     ["--set", "watchNamespaces={default,kube-public}", "--set", "credentials.existingSecret=creds",
      "--set", "modelarts.caBundle.configMapName=ca", "--set", "rbac.credentialsSecretNames={creds}"],
-], ids=["cluster-wide", "namespaced"])  # fmt: skip
+    [*NETWORK_POLICY, "--set", "image.digest=sha256:" + "ab" * 32, "--set", "image.pullPolicy=Always",
+     "--set", "podAntiAffinity=hard"],
+], ids=["cluster-wide", "namespaced", "network-policy"])  # fmt: skip
 def test_rendered_chart_passes_server_side_dry_run(
     helm: Helm, kubectl: Kubectl, crd: str, values: list[str], make_namespace: Namespaces
 ) -> None:
@@ -186,6 +270,10 @@ def test_rendered_chart_passes_server_side_dry_run(
     assert "PodSecurity" not in result.stderr, result.stderr
     assert "Deployment" in result.stdout or "deployment" in result.stdout
     assert "validatingadmissionpolicy" in result.stdout.lower()
+    assert "poddisruptionbudget.policy/dry-modelarts-operator" in result.stdout
+    assert "role.rbac.authorization.k8s.io/dry-modelarts-operator-leader-election" in result.stdout
+    if "networkPolicy.enabled=true" in values:
+        assert "networkpolicy.networking.k8s.io/dry-modelarts-operator created (server dry run)" in result.stdout
 
 
 def test_kustomize_base_passes_server_side_dry_run(kubectl: Kubectl, crd: str) -> None:
@@ -203,8 +291,10 @@ def test_examples_pass_server_side_validation(kubectl: Kubectl, crd: str) -> Non
 
 def test_helm_install_creates_the_hardened_release(kubectl: Kubectl, release: Release) -> None:
     deployment = kubectl.json("get", "deployment", "-n", release.namespace, f"{release.name}-modelarts-operator")
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate" and deployment["spec"]["replicas"] == 2
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == release.service_account
+    pdb = kubectl.json("get", "poddisruptionbudget", "-n", release.namespace, f"{release.name}-modelarts-operator")
+    assert pdb["spec"]["minAvailable"] == 1
     kubectl("get", "serviceaccount", release.service_account, "-n", release.namespace)
     kubectl("get", "service", f"{release.name}-modelarts-operator-metrics", "-n", release.namespace)
     kubectl("get", "validatingadmissionpolicybinding", f"{release.name}-modelarts-operator-deletion-protection")
@@ -289,6 +379,24 @@ def test_service_account_rbac_cluster_wide(kubectl: Kubectl, release: Release, m
     assert not can_i(kubectl, release, "list", "namespaces")
     assert not can_i(kubectl, release, "list", "secrets", "--all-namespaces")
     assert not can_i(kubectl, release, "*", "*", "--all-namespaces")
+
+
+LEASE = "leases.coordination.k8s.io"
+
+
+def test_service_account_may_hold_only_its_own_lease(kubectl: Kubectl, release: Release) -> None:
+    """Leader election: the Lease `modelarts-operator` in the release namespace, and nothing else."""
+    here = ("-n", release.namespace)
+    for verb in ("get", "update", "patch"):
+        assert can_i(kubectl, release, verb, f"{LEASE}/modelarts-operator", *here), verb
+    assert can_i(kubectl, release, "create", LEASE, *here)
+    for verb in ("get", "update", "patch", "delete"):
+        assert not can_i(kubectl, release, verb, f"{LEASE}/someone-elses-lease", *here), verb
+    for verb in ("list", "watch", "delete", "deletecollection"):
+        assert not can_i(kubectl, release, verb, LEASE, *here), verb
+    assert not can_i(kubectl, release, "delete", f"{LEASE}/modelarts-operator", *here)
+    assert not can_i(kubectl, release, "get", f"{LEASE}/modelarts-operator", "-n", "kube-system")
+    assert not can_i(kubectl, release, "create", LEASE, "-n", "default")
 
 
 def test_service_account_rbac_namespaced(

@@ -75,7 +75,7 @@ async def test_a_tenant_secret_must_be_marked_for_the_operator() -> None:
     """A tenant who may create pools but not read Secrets cannot point the operator at a Secret nobody meant
     for it (security review F1b)."""
     unmarked = SlowSecrets({"accessKey": b"AK", "secretKey": b"SK"}, labels={})
-    with pytest.raises(ConfigurationError, match="not labelled modelarts.operator.dev/credentials=true"):
+    with pytest.raises(ConfigurationError, match=r"not labelled modelarts\.operator\.dev/credentials=true"):
         await store(unmarked).credentials(TENANT)
     # A ModelArtsProject's Secret is the platform's own choice: no label needed.
     assert (await store(unmarked).credentials(PROJECT)).access_key == "AK"

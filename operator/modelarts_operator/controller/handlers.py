@@ -20,7 +20,7 @@ from typing import Any
 
 import kopf
 
-from modelarts_operator.controller import claims
+from modelarts_operator.controller import claims, kube
 from modelarts_operator.controller.context import OperatorContext
 from modelarts_operator.controller.projects import ProjectWorker
 from modelarts_operator.controller.worker import PoolWorker
@@ -102,6 +102,12 @@ def _controller(memo: kopf.Memo) -> Controller:
 
 
 # --- operator life cycle ---------------------------------------------------------------------------
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo:
+    """kopf logs in as KubeApi does (in a pod: KUBERNETES_SERVICE_HOST/PORT and the service account's token)."""
+    return kube.login(**kwargs)
 
 
 @kopf.on.startup()

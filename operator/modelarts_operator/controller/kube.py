@@ -1,7 +1,8 @@
 """The Kubernetes API calls the operator makes itself (kopf does the watching and the indexing).
 
 Status writes, the finalizer, the create-intent annotation, Events, Secret reads and the leader Lease go through
-one shared ``httpx.AsyncClient``, configured from the same kubeconfig or in-cluster service account as kopf.
+one shared ``httpx.AsyncClient``, configured from the same kubeconfig or in-cluster service account as kopf
+(:func:`connection_info`).
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import ssl
+import os
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import kopf
 
 from modelarts_operator.resource import names
 
@@ -24,6 +27,7 @@ logger = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 JSON = "application/json"
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 class KubeError(Exception):
@@ -43,16 +47,56 @@ class Conflict(KubeError):
 
 
 class _BearerAuth(httpx.Auth):
-    """Reads the token at every request, so a rotated service-account token is picked up."""
+    """Asks for the Authorization header at every request, so a rotated service-account token is picked up."""
 
-    def __init__(self, token: Callable[[], str | None]) -> None:
-        self._token = token
+    def __init__(self, header: Callable[[], str | None]) -> None:
+        self._header = header
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self._token()
-        if token:
-            request.headers["Authorization"] = token if token.startswith("Bearer ") else f"Bearer {token}"
+        header = self._header()
+        if header:
+            request.headers["Authorization"] = header
         yield request
+
+
+def connection_info() -> kopf.ConnectionInfo:
+    """Where the API server is and who we are: the pod's service account if there is one, else the kubeconfig.
+
+    In a pod this reads what client-go reads: ``KUBERNETES_SERVICE_HOST``/``_PORT`` and the token, CA and namespace
+    under ``SERVICE_ACCOUNT_DIR`` (kopf's own fallback would call ``https://kubernetes.default.svc`` instead, which
+    needs cluster DNS and port 443). Elsewhere it is kopf's kubeconfig reader: ``KUBECONFIG`` or ``~/.kube/config``,
+    the current context, file paths or inline ``*-data``, tokens and client certificates (no exec plugins).
+    """
+    in_cluster = _in_cluster()
+    if in_cluster is not None:
+        return in_cluster
+    info = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
+    if info is None:
+        raise kopf.LoginError("no service-account token (not in a pod) and no kubeconfig (KUBECONFIG, ~/.kube/config)")
+    return info
+
+
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """kopf's login handler (registered in handlers.py): kopf and :class:`KubeApi` use the same credentials.
+
+    kopf calls it again after a 401, which re-reads a rotated token."""
+    return connection_info()
+
+
+def _in_cluster() -> kopf.ConnectionInfo | None:
+    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
+    token_file = SERVICE_ACCOUNT_DIR / "token"
+    if not host or not port or not token_file.exists():
+        return None
+    ca_file = SERVICE_ACCOUNT_DIR / "ca.crt"
+    namespace_file = SERVICE_ACCOUNT_DIR / "namespace"
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address
+    return kopf.ConnectionInfo(
+        server=f"https://{host}:{port}",
+        ca_path=str(ca_file) if ca_file.exists() else None,
+        token=token_file.read_text().strip() or None,
+        default_namespace=namespace_file.read_text().strip() if namespace_file.exists() else None,
+    )
 
 
 class KubeApi:
@@ -61,23 +105,24 @@ class KubeApi:
 
     @classmethod
     def from_environment(cls) -> KubeApi:
-        """In-cluster service account if there is one, else the current kubeconfig context."""
-        from kubernetes import client, config  # the loaders only: all calls go through httpx
+        """The same credentials as kopf's (:func:`connection_info`), with the token file re-read at every request
+        in a pod, where the kubelet rotates it."""
+        in_cluster = _in_cluster()
+        info = in_cluster or connection_info()
+        static = info.as_http_headers().get("Authorization")
+        token_file = SERVICE_ACCOUNT_DIR / "token"
 
-        configuration = client.Configuration()
-        try:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        def header() -> str | None:
+            if in_cluster is None:
+                return static
+            try:
+                token = token_file.read_text().strip()
+            except OSError:  # the kubelet swaps the file atomically, so this is rare: use the token read at startup
+                return static
+            return f"Bearer {token}" if token else None
 
-        def token() -> str | None:
-            if configuration.refresh_api_key_hook is not None:
-                configuration.refresh_api_key_hook(configuration)
-            value = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
-            return str(value) if value else None
-
-        http = httpx.AsyncClient(base_url=configuration.host, verify=_tls_context(configuration),
-                                 auth=_BearerAuth(token), timeout=30.0)
+        http = httpx.AsyncClient(base_url=info.server, verify=info.as_ssl_context(), auth=_BearerAuth(header),
+                                 timeout=30.0)
         return cls(http)
 
     async def aclose(self) -> None:
@@ -179,17 +224,6 @@ class KubeApi:
 class SecretData:
     labels: dict[str, str]
     data: dict[str, bytes]
-
-
-def _tls_context(configuration: Any) -> ssl.SSLContext:
-    """Server CA and client certificate as the kubeconfig names them (httpx 0.28 wants one SSLContext)."""
-    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
-    if not configuration.verify_ssl:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if configuration.cert_file and configuration.key_file:
-        context.load_cert_chain(configuration.cert_file, configuration.key_file)
-    return context
 
 
 def _reason(response: httpx.Response) -> str:

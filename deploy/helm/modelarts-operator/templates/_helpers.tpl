@@ -58,6 +58,37 @@ app.kubernetes.io/part-of: modelarts
 {{- end }}
 
 {{/*
+The ServiceAccount token, mounted explicitly (pods set automountServiceAccountToken: false, so an injected sidecar
+gets none): the three files the kubelet would mount, at the standard path. A bound token that the kubelet rotates
+(the operator re-reads it), the cluster CA and the namespace.
+*/}}
+{{- define "modelarts-operator.kubeApiAccessVolume" -}}
+- name: kube-api-access
+  projected:
+    defaultMode: 420  # 0644, the kubelet's own default
+    sources:
+      - serviceAccountToken:
+          path: token
+          expirationSeconds: {{ .Values.serviceAccount.tokenExpirationSeconds }}
+      - configMap:
+          name: kube-root-ca.crt
+          items:
+            - key: ca.crt
+              path: ca.crt
+      - downwardAPI:
+          items:
+            - path: namespace
+              fieldRef:
+                fieldPath: metadata.namespace
+{{- end }}
+
+{{- define "modelarts-operator.kubeApiAccessMount" -}}
+- name: kube-api-access
+  mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+  readOnly: true
+{{- end }}
+
+{{/*
 What the operator may do with ModelArtsPools, their status, Events and credential Secrets in the namespaces it
 watches. Keep in step with the operator's API calls: the e2e test runs the operator with exactly these rules.
 */}}
