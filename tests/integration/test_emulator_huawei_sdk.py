@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
-from emulator_helpers import Control, eventually
+from emulator_helpers import eventually
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.http.http_config import HttpConfig
@@ -34,7 +34,8 @@ from huaweicloudsdkmodelarts.v1 import (
     ShowPoolRequest,
 )
 
-from modelarts_operator.emulator.server import RunningEmulator
+from modelarts_emulator.control_client import AsyncControlClient
+from modelarts_emulator.server import RunningEmulator
 
 T = TypeVar("T")
 FLAVOR = "modelarts.vm.cpu.8ud"
@@ -74,7 +75,7 @@ def create_request(display: str, count: int = 1) -> CreatePoolRequest:
     )
 
 
-async def test_sdk_lifecycle(sdk: ModelArtsClient, control: Control) -> None:
+async def test_sdk_lifecycle(sdk: ModelArtsClient, control: AsyncControlClient) -> None:
     created = await call(sdk.create_pool, create_request("pool-sdk", count=2))
     assert created.status_code == 200
     name = created.metadata.name

@@ -15,14 +15,14 @@ from pathlib import Path
 import httpx
 from emulator_helpers import SignedClient, eventually, pool_body
 
-from modelarts_operator.emulator.config import (
+from modelarts_emulator.config import (
     DEFAULT_ACCESS_KEY,
     DEFAULT_PROJECT_ID,
     DEFAULT_SECRET_KEY,
     EmulatorConfig,
     Timings,
 )
-from modelarts_operator.emulator.server import running_emulator
+from modelarts_emulator.server import running_emulator
 
 SCRIPT = Path(sys.executable).with_name("modelarts-operator")
 

@@ -12,8 +12,8 @@ from huaweicloudsdkcore.signer.signer import Signer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelarts_operator.emulator.auth import Verifier
-from modelarts_operator.emulator.errors import ApiError
+from modelarts_emulator.auth import Verifier
+from modelarts_emulator.errors import ApiError
 from modelarts_operator.modelarts import signer
 
 AK, SK = "EMULATORACCESSKEY000", "EmulatorSecretKeyForLocalDevelopment0000"

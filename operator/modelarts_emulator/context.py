@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from modelarts_operator.emulator.auth import Verifier
-from modelarts_operator.emulator.config import EmulatorConfig
-from modelarts_operator.emulator.faults import FaultBook
-from modelarts_operator.emulator.recorder import Recorder
-from modelarts_operator.emulator.world import World
+from modelarts_emulator.auth import Verifier
+from modelarts_emulator.config import EmulatorConfig
+from modelarts_emulator.faults import FaultBook
+from modelarts_emulator.recorder import Recorder
+from modelarts_emulator.world import World
 
 
 @dataclass

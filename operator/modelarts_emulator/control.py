@@ -23,8 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
-from modelarts_operator.emulator.context import STATE_KEY, EmulatorState
-from modelarts_operator.emulator.errors import ApiError, bad_request
+from modelarts_emulator.context import STATE_KEY, EmulatorState
+from modelarts_emulator.errors import ApiError, bad_request
 
 PREFIX = "/_emulator"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl
 
-from modelarts_operator.emulator.errors import GATEWAY_AUTH_FAILED, ApiError
+from modelarts_emulator.errors import GATEWAY_AUTH_FAILED, ApiError
 from modelarts_operator.modelarts import signer
 
 REQUIRED_SIGNED_HEADERS = ("host", "x-sdk-date")

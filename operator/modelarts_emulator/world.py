@@ -15,18 +15,18 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from modelarts_operator.emulator import machine, updates
-from modelarts_operator.emulator.config import Timings
-from modelarts_operator.emulator.errors import (
+from modelarts_emulator import machine, updates
+from modelarts_emulator.config import Timings
+from modelarts_emulator.errors import (
     DELETION_REFUSED,
     POOL_ALREADY_EXISTS,
     ApiError,
     bad_request,
     pool_not_found,
 )
-from modelarts_operator.emulator.labels import Term, selector_matches
-from modelarts_operator.emulator.merge_patch import merge_patch
-from modelarts_operator.emulator.validation import (
+from modelarts_emulator.labels import Term, selector_matches
+from modelarts_emulator.merge_patch import apply_merge_patch
+from modelarts_emulator.validation import (
     ANNOTATION_BILLING_MODE,
     LABEL_NAME,
     LABEL_WORKSPACE,
@@ -216,7 +216,7 @@ class World:
             relevant["metadata"] = {k: v for k, v in patch["metadata"].items() if k in ("labels", "annotations")}
         if "spec" in patch:
             relevant["spec"] = patch["spec"]
-        merged = merge_patch({"metadata": old["metadata"], "spec": old["spec"]}, relevant)
+        merged = apply_merge_patch({"metadata": old["metadata"], "spec": old["spec"]}, relevant)
         document = validate_pool_document(merged, creating=False)
         if enforce_rules:
             updates.check_update_rules(old, document)

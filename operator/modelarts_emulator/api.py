@@ -18,8 +18,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from modelarts_operator.emulator.context import STATE_KEY, EmulatorState
-from modelarts_operator.emulator.errors import (
+from modelarts_emulator.context import STATE_KEY, EmulatorState
+from modelarts_emulator.errors import (
     CONTENT_TYPE_NOT_SUPPORTED,
     GATEWAY_NO_SUCH_API,
     INTERNAL_ERROR,
@@ -27,8 +27,8 @@ from modelarts_operator.emulator.errors import (
     ApiError,
     bad_request,
 )
-from modelarts_operator.emulator.faults import Fault
-from modelarts_operator.emulator.labels import parse_label_selector
+from modelarts_emulator.faults import Fault
+from modelarts_emulator.labels import parse_label_selector
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MERGE_PATCH = "application/merge-patch+json"

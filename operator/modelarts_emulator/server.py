@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from modelarts_operator.emulator import api, control, state_file
-from modelarts_operator.emulator.auth import Verifier
-from modelarts_operator.emulator.config import EmulatorConfig
-from modelarts_operator.emulator.context import STATE_KEY, EmulatorState
-from modelarts_operator.emulator.faults import FaultBook
-from modelarts_operator.emulator.recorder import Recorder
-from modelarts_operator.emulator.world import Clock, World
+from modelarts_emulator import api, control, state_file
+from modelarts_emulator.auth import Verifier
+from modelarts_emulator.config import EmulatorConfig
+from modelarts_emulator.context import STATE_KEY, EmulatorState
+from modelarts_emulator.faults import FaultBook
+from modelarts_emulator.recorder import Recorder
+from modelarts_emulator.world import Clock, World
 
 logger = logging.getLogger(__name__)
 

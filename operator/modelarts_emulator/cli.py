@@ -13,15 +13,15 @@ import signal
 import sys
 from pathlib import Path
 
-from modelarts_operator.emulator.config import (
+from modelarts_emulator.config import (
     DEFAULT_ACCESS_KEY,
     DEFAULT_PROJECT_ID,
     DEFAULT_SECRET_KEY,
     EmulatorConfig,
     Timings,
 )
-from modelarts_operator.emulator.server import running_emulator
-from modelarts_operator.emulator.state_file import StateFileError
+from modelarts_emulator.server import running_emulator
+from modelarts_emulator.state_file import StateFileError
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ import copy
 import re
 from typing import Any
 
-from modelarts_operator.emulator.errors import bad_request
+from modelarts_emulator.errors import bad_request
 
 JSON = dict[str, Any]
 
