@@ -5,7 +5,8 @@ listed in ``SignedHeaders`` and the body's SHA-256 (or the literal ``UNSIGNED-PA
 declared it with ``X-Sdk-Content-Sha256``, as Huawei's Python SDK does for non-JSON bodies), with the
 emulator's own ``signature`` module (deliberately not the operator's signer; its docstring says why).
 Failures answer 401 ``APIGW.0301`` "Incorrect IAM authentication information: ...", the gateway's code; the
-message says which check failed but never echoes a secret key or a signature.
+message says which check failed. Like the gateway, an unknown access key ID is echoed back ("Get secretKey
+failed,ak:<AK>,err:ak not exist"); a secret key or a signature never is. Lockout and throttling: ``gateway.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime
 from urllib.parse import parse_qsl
 
 from modelarts_emulator import signature
-from modelarts_emulator.errors import GATEWAY_AUTH_FAILED, ApiError
+from modelarts_emulator.errors import GATEWAY_AUTH_FAILED, GATEWAY_AUTH_PREFIX, ApiError, unknown_access_key_msg
 
 REQUIRED_SIGNED_HEADERS = ("host", "x-sdk-date")
 
@@ -59,7 +60,7 @@ class Verifier:
             raise _denied("the request time (X-Sdk-Date) differs from the server time by more than 15 minutes")
         secret_key = self.credentials.get(parsed.access_key)
         if secret_key is None:
-            raise _denied("the access key does not exist")
+            raise ApiError(401, GATEWAY_AUTH_FAILED, unknown_access_key_msg(parsed.access_key))
         path, _, query = raw_path.partition("?")
         pairs = parse_qsl(query, keep_blank_values=True)
         signed_values = {name: headers[name] for name in signed}
@@ -88,4 +89,4 @@ def _payload_hashes(headers: Mapping[str, str], body: bytes) -> list[str]:
 
 
 def _denied(reason: str) -> ApiError:
-    return ApiError(401, GATEWAY_AUTH_FAILED, f"Incorrect IAM authentication information: {reason}")
+    return ApiError(401, GATEWAY_AUTH_FAILED, GATEWAY_AUTH_PREFIX + reason)

@@ -9,6 +9,7 @@ from aiohttp import web
 from modelarts_emulator.auth import Verifier
 from modelarts_emulator.config import EmulatorConfig
 from modelarts_emulator.faults import FaultBook
+from modelarts_emulator.gateway import AccessGate
 from modelarts_emulator.recorder import Recorder
 from modelarts_emulator.world import World
 
@@ -20,6 +21,7 @@ class EmulatorState:
     faults: FaultBook
     recorder: Recorder
     verifier: Verifier
+    gate: AccessGate
 
 
 STATE_KEY = web.AppKey("emulator_state", EmulatorState)

@@ -132,6 +132,15 @@ class Endpoints:
         return Call("POST", f"/pools/{name}/deletion", _itself, body=body)
 
     @staticmethod
+    def set_creation(name: str, mode: str, message: str | None) -> Call[JSON]:
+        body = _without_none({"mode": mode, "message": message})
+        return Call("POST", f"/pools/{name}/creation", _itself, body=body)
+
+    @staticmethod
+    def locked_access_keys() -> Call[dict[str, float]]:
+        return Call("GET", "/gateway", _field("locked"))
+
+    @staticmethod
     def reset() -> Call[None]:
         return Call("POST", "/reset", _nothing)
 
@@ -235,7 +244,17 @@ class ControlClient:
         """``normal``, ``fail`` (DELETE answers the given error) or ``stall`` (Deleting, never drains)."""
         return self.send(Endpoints.set_deletion(name, mode, status, error_code, error_msg))
 
+    def set_creation(self, name: str, mode: str = "fail", *, message: str | None = None) -> JSON:
+        """``fail``: the pool goes CreationFailed now, leaves GET (404) and is listed only under
+        ``status=failed``; answers the failed pool as that list shows it. Only while it is still Creating."""
+        return self.send(Endpoints.set_creation(name, mode, message))
+
+    def locked_access_keys(self) -> dict[str, float]:
+        """Access keys the gateway has locked, with the seconds left."""
+        return self.send(Endpoints.locked_access_keys())
+
     def reset(self) -> None:
+        """Forget pools, faults, recorded requests and gateway locks."""
         self.send(Endpoints.reset())
 
 
@@ -314,6 +333,12 @@ class AsyncControlClient:
         error_msg: str | None = None,
     ) -> JSON:
         return await self.send(Endpoints.set_deletion(name, mode, status, error_code, error_msg))
+
+    async def set_creation(self, name: str, mode: str = "fail", *, message: str | None = None) -> JSON:
+        return await self.send(Endpoints.set_creation(name, mode, message))
+
+    async def locked_access_keys(self) -> dict[str, float]:
+        return await self.send(Endpoints.locked_access_keys())
 
     async def reset(self) -> None:
         await self.send(Endpoints.reset())
