@@ -1,13 +1,12 @@
-"""The emulator's side: its control API, and its record of every ModelArts call (the ground truth for calls made,
-DELETE arrival times and throttling)."""
+"""The emulator's side: its record of every ModelArts call (the ground truth for calls made, DELETE arrival times
+and throttling), read through the emulator's own control client."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+
+from modelarts_emulator.control_client import ControlClient
 
 
 @dataclass(frozen=True)
@@ -20,26 +19,16 @@ class Call:
     fault: bool
 
 
-class EmulatorControl:
-    def __init__(self, url: str) -> None:
-        self.url = url
+class EmulatorControl(ControlClient):
+    """The control client, plus the request log as ``Call`` records. Listing 400 000 entries takes a while."""
 
-    def _call(self, method: str, path: str, body: Any = None, timeout: float = 120.0) -> Any:
-        request = urllib.request.Request(f"{self.url}/_emulator{path}", method=method,  # noqa: S310
-                                         data=json.dumps(body).encode() if body is not None else None,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return json.loads(response.read() or b"null")
+    def __init__(self, url: str) -> None:
+        super().__init__(url, timeout=120.0)
 
     def calls(self) -> list[Call]:
-        entries = self._call("GET", "/requests")["requests"]
         return [Call(at=datetime.fromisoformat(e["time"]).timestamp(), method=e["method"], operation=e["operation"],
                      pool_name=e["pool_name"], status=e["status"], fault=e["fault"] is not None)
-                for e in entries]
+                for e in self.requests()]
 
     def clear_calls(self) -> None:
-        self._call("DELETE", "/requests")
-
-    def pools(self) -> list[dict[str, Any]]:
-        pools: list[dict[str, Any]] = self._call("GET", "/pools")["pools"]
-        return pools
+        self.clear_requests()

@@ -142,6 +142,7 @@ def main() -> int:
                                                             args.steady_minutes)
             finally:
                 operator.stop()
+                stack.control.close()
                 emulator.stop()
                 shutil.copy(operator.log, workdir / f"operator-{group}.log")
         results["watch_errors"] = writes.errors

@@ -131,7 +131,7 @@ def main() -> int:
             say("deleting: the finalizer keeps the object until ModelArts says the pool is gone")
             demo.kubectl("delete", "mapool", POOL, "-n", NAMESPACE, "--wait=false")
             demo.watch_until(lambda status: status is None, "the object to go")
-            left = [p for p in json.loads(_get(f"{emulator.url}/_emulator/pools"))["pools"]]
+            left = emulator.control.pools()
             print(f"pools left in the emulator: {len(left)}")
             demo.kubectl("get", "events", "-n", NAMESPACE, "--field-selector",
                          "involvedObject.kind=ModelArtsPool", "--sort-by=.lastTimestamp")
@@ -150,13 +150,6 @@ def main() -> int:
             if emulator is not None:
                 emulator.stop()
             cluster.stop()
-
-
-def _get(url: str) -> str:
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (a loopback URL we started)
-        return str(response.read().decode())
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelarts_emulator.control_client import ControlClient
+
 EMULATOR_PROJECT_ID = "0123456789abcdef0123456789abcdef"
 EMULATOR_ACCESS_KEY = "EMULATORACCESSKEY000"
 EMULATOR_SECRET_KEY = "EmulatorSecretKeyForLocalDevelopment0000"  # noqa: S105 (the emulator's public dev key)
@@ -41,6 +43,11 @@ class EmulatorProcess:
     project_id: str = EMULATOR_PROJECT_ID
     access_key: str = EMULATOR_ACCESS_KEY
     secret_key: str = EMULATOR_SECRET_KEY
+    # The control API (/_emulator/...): recorded requests, faults, pools; closed by stop().
+    control: ControlClient = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.control = ControlClient(self.url)
 
     @classmethod
     def start(cls, workdir: Path, *, create_seconds: float = 3, delete_seconds: float = 6,
@@ -62,6 +69,7 @@ class EmulatorProcess:
         return cls(url=first.removeprefix("listening on "), process=process, log=log)
 
     def stop(self) -> None:
+        self.control.close()
         _terminate(self.process)
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 def build_parser() -> argparse.ArgumentParser:
     # Subcommand modules are imported lazily inside their functions, so `crd` does not pay for kopf's import.
-    from modelarts_operator.emulator import cli as emulator_cli
+    from modelarts_emulator import cli as emulator_cli
 
     parser = argparse.ArgumentParser(prog="modelarts-operator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "emulator":
-        from modelarts_operator.emulator import cli as emulator_cli
+        from modelarts_emulator import cli as emulator_cli
 
         return emulator_cli.run(args)
     if args.command == "crd":

@@ -75,16 +75,6 @@ def operator(tmp_path_factory: pytest.TempPathFactory, controlplane: DevCluster,
     process.stop()
 
 
-def control(emulator: EmulatorProcess, method: str, path: str, body: Any = None) -> Any:
-    import urllib.request
-
-    request = urllib.request.Request(f"{emulator.url}/_emulator{path}", method=method,  # noqa: S310
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        return json.loads(response.read() or b"null")
-
-
 def manifest(name: str, namespace: str, count: int, retain: bool) -> dict[str, Any]:
     return {
         "apiVersion": "modelarts.operator.dev/v1alpha1",
@@ -159,10 +149,10 @@ def test_fifty_pools_survive_kills_and_faults(kubectl: Kubectl, namespace: str, 
     names = [f"chaos-pool-{i:02d}" for i in range(OBJECTS)]
     retained = set(rng.sample(names, int(OBJECTS * RETAIN_SHARE)))
     kubectl.credentials_secret(namespace, "modelarts-credentials", emulator.access_key, emulator.secret_key)
-    control(emulator, "DELETE", "/requests")
+    emulator.control.clear_requests()
     rule_kind: dict[str, str] = {}
     for kind, rule in FAULTS.items():
-        added = control(emulator, "POST", "/faults", {"path_regex": "^/v2/", "seed": rng.randrange(2**31), **rule})
+        added = emulator.control.add_fault(path_regex="^/v2/", seed=rng.randrange(2**31), **rule)
         rule_kind[added["id"]] = kind
 
     def apply_all(count: int) -> None:
@@ -184,9 +174,9 @@ def test_fifty_pools_survive_kills_and_faults(kubectl: Kubectl, namespace: str, 
                  what="every object gone (none stranded with the finalizer)", interval=1.0)
         deleted = time.monotonic()
     assert chaos.error is None, f"the chaos thread failed: {chaos.error!r}"
-    control(emulator, "DELETE", "/faults")
+    emulator.control.clear_faults()
 
-    requests = control(emulator, "GET", "/requests")["requests"]
+    requests = emulator.control.requests()
     assert len(requests) < 10_000, "the emulator's request log overflowed; the POST count below would be wrong"
     survived = collections.Counter(rule_kind[r["fault"]] for r in requests if r["fault"] is not None)
     by_status = collections.Counter("dropped" if r["dropped"] else str(r["status"]) for r in requests)
@@ -196,7 +186,7 @@ def test_fifty_pools_survive_kills_and_faults(kubectl: Kubectl, namespace: str, 
           f"({sum(survived.values()) / max(len(requests), 1):.0%}); "
           f"answers by status: {dict(sorted(by_status.items()))}")
 
-    pools = control(emulator, "GET", "/pools")["pools"]
+    pools = emulator.control.pools()
     by_display = collections.Counter(p["view"]["metadata"]["labels"].get(DISPLAY_LABEL) for p in pools)
     assert all(count == 1 for count in by_display.values()), f"a display name exists twice: {by_display}"
     leaked = sorted(set(by_display) - retained)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -578,8 +577,7 @@ def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
         set_deletion_mode(emulator.url, stalled_pool, "normal")
         wait_for(lambda: judged("chart-e2e-stalled") is None, timeout=90,
                  what="the stalled pool's object to be released once ModelArts resumes the deletion")
-        with urllib.request.urlopen(f"{emulator.url}/_emulator/pools", timeout=10) as response:  # noqa: S310
-            assert json.load(response)["pools"] == [], "the cloud pool must be gone too"
+        assert emulator.control.pools() == [], "the cloud pool must be gone too"
         healthy_and_permitted()
     finally:
         if operator is not None:

@@ -46,29 +46,6 @@ def operator(tmp_path_factory: pytest.TempPathFactory, controlplane: DevCluster,
     print(process.log.read_text()[-4000:])
 
 
-def emulator_pools(emulator: EmulatorProcess) -> list[dict[str, Any]]:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{emulator.url}/_emulator/pools", timeout=5) as response:  # noqa: S310
-        pools: list[dict[str, Any]] = json.loads(response.read())["pools"]
-    return pools
-
-
-def emulator_control(emulator: EmulatorProcess, method: str, path: str, body: Any = None) -> Any:
-    import urllib.request
-
-    request = urllib.request.Request(f"{emulator.url}/_emulator{path}", method=method,  # noqa: S310
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-        return json.loads(response.read() or b"null")
-
-
-def pools_named(emulator: EmulatorProcess, display: str) -> list[dict[str, Any]]:
-    return [p for p in emulator_pools(emulator)
-            if p["view"]["metadata"]["labels"].get("os.modelarts/name") == display]
-
-
 @pytest.fixture
 def credentials(kubectl: Kubectl, namespace: str, emulator: EmulatorProcess) -> str:
     kubectl.credentials_secret(namespace, "modelarts-credentials", emulator.access_key, emulator.secret_key)
@@ -162,7 +139,7 @@ def test_create_scale_delete_with_kubectl(kubectl: Kubectl, namespace: str, emul
     assert condition(deleting, "Deleting")["status"] == "True"
     assert get(kubectl, namespace, "train-pool") is not None, "the object stays while the pool exists"
     wait_for(lambda: get(kubectl, namespace, "train-pool") is None, timeout=60, what="object gone")
-    assert pools_named(emulator, "train-pool") == []
+    assert emulator.control.pools_named("train-pool") == []
     del obj
 
 
@@ -187,7 +164,7 @@ def test_deleting_count_shrinks_while_draining(kubectl: Kubectl, namespace: str,
     distinct = sorted(set(seen), reverse=True)
     assert len(distinct) >= 2, f"DELETING should be seen going down, saw {seen}"
     assert seen == sorted(seen, reverse=True)
-    assert pools_named(emulator, "drain-pool") == []
+    assert emulator.control.pools_named("drain-pool") == []
 
 
 @pytest.mark.usefixtures("operator", "credentials")
@@ -195,7 +172,7 @@ def test_retain_keeps_the_pool(kubectl: Kubectl, namespace: str, emulator: Emula
     kubectl.apply(pool_manifest("kept-pool", namespace, count=1, deletionPolicy="Retain"))
     wait_status(kubectl, namespace, "kept-pool", running_with(1), "Running")
     kubectl("delete", "mapool", "kept-pool", "-n", namespace, "--timeout=60s")
-    assert len(pools_named(emulator, "kept-pool")) == 1
+    assert len(emulator.control.pools_named("kept-pool")) == 1
     events = kubectl("get", "events", "-n", namespace, "--field-selector", "reason=Retained").stdout
     assert "retained" in events
 
@@ -206,7 +183,7 @@ def test_adopt_existing_pool_then_delete_per_policy(kubectl: Kubectl, namespace:
     body = {"apiVersion": "v2", "kind": "Pool",
             "metadata": {"labels": {"os.modelarts/name": "legacy-pool"}},
             "spec": {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": FLAVOR, "count": 1}]}}
-    created = emulator_control(emulator, "POST", "/pools", body)
+    created = emulator.control.create_pool(body)
     pool_name = created["metadata"]["name"]
     kubectl.apply(adoption_manifest("adopter", namespace, pool_name))
     adopted = wait_status(kubectl, namespace, "adopter", running_with(1), "adopted pool mirrored")
@@ -217,9 +194,9 @@ def test_adopt_existing_pool_then_delete_per_policy(kubectl: Kubectl, namespace:
                           lambda s: condition(s, "Synced").get("reason") == "AdoptionConflict", "conflict")
     assert "adopter" in condition(refused, "Synced")["message"]
     kubectl("delete", "mapool", "intruder", "-n", namespace, "--timeout=60s")
-    assert len(pools_named(emulator, "legacy-pool")) == 1, "the refused adopter must not delete the pool"
+    assert len(emulator.control.pools_named("legacy-pool")) == 1, "the refused adopter must not delete the pool"
     kubectl("delete", "mapool", "adopter", "-n", namespace, "--timeout=90s")
-    assert pools_named(emulator, "legacy-pool") == []
+    assert emulator.control.pools_named("legacy-pool") == []
 
 
 @pytest.mark.usefixtures("operator", "credentials")
@@ -227,9 +204,8 @@ def test_refused_delete_stalls_until_the_cause_is_fixed(kubectl: Kubectl, namesp
                                                         emulator: EmulatorProcess) -> None:
     kubectl.apply(pool_manifest("guarded-pool", namespace, count=1))
     status = wait_status(kubectl, namespace, "guarded-pool", running_with(1), "Running")
-    emulator_control(emulator, "POST", f"/pools/{status['poolName']}/deletion",
-                     {"mode": "fail", "status": 403, "error_code": "ModelArts.0203",
-                      "error_msg": "dependent resources still use the pool"})
+    emulator.control.set_deletion(status["poolName"], "fail", status=403, error_code="ModelArts.0203",
+                                  error_msg="dependent resources still use the pool")
     kubectl("delete", "mapool", "guarded-pool", "-n", namespace, "--wait=false")
     stalled = wait_status(kubectl, namespace, "guarded-pool",
                           lambda s: condition(s, "Deleting").get("reason") == "DeletionStalled", "stalled")
@@ -238,9 +214,9 @@ def test_refused_delete_stalls_until_the_cause_is_fixed(kubectl: Kubectl, namesp
     wait_status(kubectl, namespace, "guarded-pool", lambda s: s.get("deletion", {}).get("failures", 0) >= 2,
                 "retried with backoff")
     assert get(kubectl, namespace, "guarded-pool") is not None
-    emulator_control(emulator, "POST", f"/pools/{status['poolName']}/deletion", {"mode": "normal"})
+    emulator.control.set_deletion(status["poolName"], "normal")
     wait_for(lambda: get(kubectl, namespace, "guarded-pool") is None, timeout=60, what="object gone")
-    assert pools_named(emulator, "guarded-pool") == []
+    assert emulator.control.pools_named("guarded-pool") == []
 
 
 @pytest.mark.usefixtures("operator", "credentials")
@@ -261,20 +237,20 @@ def test_operator_killed_mid_create_and_mid_delete(kubectl: Kubectl, namespace: 
                                                    emulator: EmulatorProcess, operator: OperatorProcess) -> None:
     names = [f"chaos-{i}" for i in range(3)]
     kubectl.apply(*(pool_manifest(n, namespace, count=1) for n in names))
-    wait_for(lambda: all(status_of(kubectl, namespace, n).get("poolName") or pools_named(emulator, n)
+    wait_for(lambda: all(status_of(kubectl, namespace, n).get("poolName") or emulator.control.pools_named(n)
                          for n in names[:1]), timeout=30, what="a create under way")
     operator.kill()
     operator.start()
     for n in names:
         wait_status(kubectl, namespace, n, running_with(1), f"{n} Running after restart")
-        assert len(pools_named(emulator, n)) == 1, f"{n} must have exactly one pool"
+        assert len(emulator.control.pools_named(n)) == 1, f"{n} must have exactly one pool"
     kubectl("delete", "mapool", *names, "-n", namespace, "--wait=false")
     wait_status(kubectl, namespace, names[0], lambda s: s.get("deletion", {}).get("requestedAt"), "DELETE sent")
     operator.kill()
     operator.start()
     for n in names:
         wait_for(lambda n=n: get(kubectl, namespace, n) is None, timeout=90, what=f"{n} gone")
-        assert pools_named(emulator, n) == []
+        assert emulator.control.pools_named(n) == []
 
 
 @pytest.mark.usefixtures("operator")
@@ -305,22 +281,22 @@ def test_storms_of_429_and_5xx_are_ridden_out(kubectl: Kubectl, namespace: str, 
         {"method": "GET", "path_regex": "/pools", "status": 503, "times": 4},
         {"method": "DELETE", "path_regex": "/pools/", "status": 502, "times": 3},
     ]
-    emulator_control(emulator, "DELETE", "/requests")
+    emulator.control.clear_requests()
     for fault in faults:
-        emulator_control(emulator, "POST", "/faults", fault)
+        emulator.control.add_fault(**fault)
     try:
         kubectl.apply(pool_manifest("stormy-pool", namespace, count=1))
         wait_status(kubectl, namespace, "stormy-pool", running_with(1), "Running despite the storm", timeout=90)
-        assert len(pools_named(emulator, "stormy-pool")) == 1, "retries must not create a second pool"
+        assert len(emulator.control.pools_named("stormy-pool")) == 1, "retries must not create a second pool"
         kubectl("delete", "mapool", "stormy-pool", "-n", namespace, "--wait=false")
         wait_for(lambda: get(kubectl, namespace, "stormy-pool") is None, timeout=90, what="object gone")
-        assert pools_named(emulator, "stormy-pool") == []
-        answered = [r["status"] for r in emulator_control(emulator, "GET", "/requests")["requests"]]
+        assert emulator.control.pools_named("stormy-pool") == []
+        answered = [r["status"] for r in emulator.control.requests()]
         survived = {code: answered.count(code) for code in (429, 500, 502, 503)}
         print("faults injected and survived:", survived)
         assert survived == {429: 6, 500: 2, 502: 3, 503: 4}
     finally:
-        emulator_control(emulator, "DELETE", "/faults")
+        emulator.control.clear_faults()
 
 
 @pytest.mark.usefixtures("operator", "credentials")
@@ -328,14 +304,14 @@ def test_pool_removed_out_of_band_is_reported_and_replaced(kubectl: Kubectl, nam
                                                           emulator: EmulatorProcess) -> None:
     kubectl.apply(pool_manifest("vanishing-pool", namespace, count=1))
     first = wait_status(kubectl, namespace, "vanishing-pool", running_with(1), "Running")["poolName"]
-    emulator_control(emulator, "DELETE", f"/pools/{first}")
+    emulator.control.remove_pool(first)
     wait_for(lambda: "PoolGone" in kubectl("get", "events", "-n", namespace).stdout, timeout=30,
              what="a PoolGone event")
     wait_status(kubectl, namespace, "vanishing-pool", lambda s: running_with(1)(s) and s.get("poolName"),
                 "a replacement pool Running")
-    assert len(pools_named(emulator, "vanishing-pool")) == 1
+    assert len(emulator.control.pools_named("vanishing-pool")) == 1
     kubectl("delete", "mapool", "vanishing-pool", "-n", namespace, "--timeout=90s")
-    assert pools_named(emulator, "vanishing-pool") == []
+    assert emulator.control.pools_named("vanishing-pool") == []
 
 
 @pytest.mark.usefixtures("operator", "credentials")
@@ -343,17 +319,16 @@ def test_retain_is_the_way_out_of_a_stalled_deletion(kubectl: Kubectl, namespace
                                                      emulator: EmulatorProcess) -> None:
     kubectl.apply(pool_manifest("stuck-pool", namespace, count=1))
     status = wait_status(kubectl, namespace, "stuck-pool", running_with(1), "Running")
-    emulator_control(emulator, "POST", f"/pools/{status['poolName']}/deletion",
-                     {"mode": "fail", "status": 403, "error_code": "ModelArts.50015002",
-                      "error_msg": "prepaid pool: unsubscribe it in the billing center"})
+    emulator.control.set_deletion(status["poolName"], "fail", status=403, error_code="ModelArts.50015002",
+                                  error_msg="prepaid pool: unsubscribe it in the billing center")
     kubectl("delete", "mapool", "stuck-pool", "-n", namespace, "--wait=false")
     wait_status(kubectl, namespace, "stuck-pool",
                 lambda s: condition(s, "Deleting").get("reason") == "DeletionStalled", "stalled")
     kubectl("patch", "mapool", "stuck-pool", "-n", namespace, "--type=merge",
             "-p", json.dumps({"spec": {"deletionPolicy": "Retain"}}))
     wait_for(lambda: get(kubectl, namespace, "stuck-pool") is None, timeout=60, what="object released")
-    assert len(pools_named(emulator, "stuck-pool")) == 1, "Retain keeps the pool"
-    emulator_control(emulator, "DELETE", f"/pools/{status['poolName']}")
+    assert len(emulator.control.pools_named("stuck-pool")) == 1, "Retain keeps the pool"
+    emulator.control.remove_pool(status["poolName"])
 
 
 @pytest.mark.usefixtures("operator")
@@ -363,7 +338,7 @@ def test_missing_credentials_are_reported_then_picked_up(kubectl: Kubectl, names
     refused = wait_status(kubectl, namespace, "early-pool",
                           lambda s: condition(s, "Synced").get("reason") == "InvalidSpec", "missing Secret reported")
     assert "modelarts-credentials does not exist" in condition(refused, "Synced")["message"]
-    assert pools_named(emulator, "early-pool") == []
+    assert emulator.control.pools_named("early-pool") == []
     kubectl.credentials_secret(namespace, "modelarts-credentials", emulator.access_key, emulator.secret_key)
     wait_status(kubectl, namespace, "early-pool", running_with(1), "Running once the Secret exists")
     text = kubectl("get", "mapool", "early-pool", "-n", namespace, "-o", "yaml").stdout

@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from emulator_helpers import Control, SignedClient
+from emulator_helpers import SignedClient
 
-from modelarts_operator.emulator.config import EmulatorConfig, Timings
-from modelarts_operator.emulator.server import RunningEmulator, running_emulator
+from modelarts_emulator.config import EmulatorConfig, Timings
+from modelarts_emulator.control_client import AsyncControlClient
+from modelarts_emulator.server import RunningEmulator, running_emulator
 
 # Short enough for a fast suite, long enough that a poller sees every intermediate state.
 FAST = Timings(create_seconds=0.6, delete_seconds=1.0, scale_seconds=0.6)
@@ -46,6 +47,6 @@ def api(http: httpx.AsyncClient, emulator: RunningEmulator) -> SignedClient:
 
 
 @pytest.fixture
-def control(http: httpx.AsyncClient, emulator: RunningEmulator) -> Control:
+def control(http: httpx.AsyncClient, emulator: RunningEmulator) -> AsyncControlClient:
     """The control API, e.g. ``await control.requests(method="DELETE")`` for the recorded requests."""
-    return Control(http, emulator.url)
+    return AsyncControlClient(emulator.url, http=http)

@@ -1,4 +1,5 @@
-"""Helpers for talking to the emulator over real HTTP: a raw signed client and the control API.
+"""Helpers for talking to the emulator over real HTTP: a raw signed client (the control API has its own client,
+``modelarts_emulator.control_client``).
 
 The signed client builds every request byte by byte (exact query string, exact body) and signs it with the
 project's ``signer``, so tests can also break one thing at a time (a wrong key, a tampered body, an old date).
@@ -90,47 +91,6 @@ class SignedClient:
 
     async def delete(self, name: str) -> httpx.Response:
         return await self.request("DELETE", self.pools_path(name))
-
-
-class Control:
-    """The ``/_emulator/`` API (no authentication)."""
-
-    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
-        self.http = http
-        self.url = url + "/_emulator"
-
-    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = await self.http.request(method, self.url + path, **kwargs)
-        assert response.status_code < 300, response.text
-        return response.json()
-
-    async def requests(self, **filters: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = (await self._json("GET", "/requests", params=filters))["requests"]
-        return result
-
-    async def clear_requests(self) -> None:
-        await self._json("DELETE", "/requests")
-
-    async def add_fault(self, **rule: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await self._json("POST", "/faults", json=rule)
-        return result
-
-    async def faults(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = (await self._json("GET", "/faults"))["faults"]
-        return result
-
-    async def pools(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = (await self._json("GET", "/pools"))["pools"]
-        return result
-
-    async def force_phase(self, name: str, phase: str | None, message: str | None = None) -> Any:
-        return await self._json("POST", f"/pools/{name}/phase", json={"phase": phase, "message": message})
-
-    async def deletion(self, name: str, **behaviour: Any) -> Any:
-        return await self._json("POST", f"/pools/{name}/deletion", json=behaviour)
-
-    async def reset(self) -> None:
-        await self._json("POST", "/reset")
 
 
 def pool_body(

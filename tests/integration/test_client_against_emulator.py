@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from emulator_helpers import Control, eventually, pool_body
+from emulator_helpers import eventually, pool_body
 from pydantic import SecretStr
 
-from modelarts_operator.emulator.server import RunningEmulator
+from modelarts_emulator.control_client import AsyncControlClient
+from modelarts_emulator.server import RunningEmulator
 from modelarts_operator.modelarts.auth import AkSkAuth, Credentials
 from modelarts_operator.modelarts.client import ModelArtsClient
 from modelarts_operator.modelarts.errors import (
@@ -63,7 +64,7 @@ async def no_sleep(_: float) -> None:
     return None
 
 
-async def test_lifecycle(client: ModelArtsClient, control: Control) -> None:
+async def test_lifecycle(client: ModelArtsClient, control: AsyncControlClient) -> None:
     created = await client.create_pool(pool_body("pool-client", count=1))
     name = created.name
     assert name is not None and created.phase is None  # the create answer has no phase
@@ -129,7 +130,7 @@ async def test_wrong_secret_is_unauthorized(client_http: httpx.AsyncClient, emul
     ],
 )
 async def test_fault_classes(
-    client: ModelArtsClient, control: Control, rule: dict[str, object], expected: type[ModelArtsError]
+    client: ModelArtsClient, control: AsyncControlClient, rule: dict[str, object], expected: type[ModelArtsError]
 ) -> None:
     await control.add_fault(method="GET", times=1, **rule)
     with pytest.raises(expected) as caught:
@@ -141,7 +142,7 @@ async def test_fault_classes(
     assert (await client.list_pools()) == []  # the fault fired once only
 
 
-async def test_gateway_404_is_not_pool_not_found(client: ModelArtsClient, control: Control) -> None:
+async def test_gateway_404_is_not_pool_not_found(client: ModelArtsClient, control: AsyncControlClient) -> None:
     await control.add_fault(method="GET", status=404, error_code="APIGW.0101", error_msg="no such API", times=1)
     with pytest.raises(ModelArtsError) as caught:
         await client.get_pool("some-pool")
@@ -149,7 +150,7 @@ async def test_gateway_404_is_not_pool_not_found(client: ModelArtsClient, contro
 
 
 async def test_timeout_is_a_transport_error(
-    client_http: httpx.AsyncClient, emulator: RunningEmulator, control: Control
+    client_http: httpx.AsyncClient, emulator: RunningEmulator, control: AsyncControlClient
 ) -> None:
     client = ModelArtsClient(
         client_http,
@@ -165,7 +166,7 @@ async def test_timeout_is_a_transport_error(
 
 
 async def test_retries_recover_reads_but_never_repeat_a_create(
-    client_http: httpx.AsyncClient, emulator: RunningEmulator, control: Control
+    client_http: httpx.AsyncClient, emulator: RunningEmulator, control: AsyncControlClient
 ) -> None:
     client = make_client(client_http, emulator, retry=RetryPolicy(max_attempts=4, sleep=no_sleep))
     await control.add_fault(method="GET", status=503, times=2)

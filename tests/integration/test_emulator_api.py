@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from emulator_helpers import Control, SignedClient, eventually, pool_body
+from emulator_helpers import SignedClient, eventually, pool_body
 
-from modelarts_operator.emulator.server import RunningEmulator
+from modelarts_emulator.control_client import AsyncControlClient
+from modelarts_emulator.server import RunningEmulator
 
 FLAVOR = "modelarts.vm.cpu.8ud"
 
@@ -139,7 +140,7 @@ async def test_patch_and_get_unknown_pool(api: SignedClient) -> None:
         assert response.json() == {"error_code": "ModelArts.50015001", "error_msg": "pool not found"}
 
 
-async def test_list_filters(api: SignedClient, control: Control) -> None:
+async def test_list_filters(api: SignedClient, control: AsyncControlClient) -> None:
     await api.create(pool_body("pool-list-a"))
     other = pool_body("pool-list-b")
     other["metadata"]["labels"]["os.modelarts/workspace.id"] = "ws-9"

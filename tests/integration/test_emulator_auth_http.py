@@ -6,10 +6,11 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from emulator_helpers import Control, SignedClient, pool_body, utc_now
+from emulator_helpers import SignedClient, pool_body, utc_now
 
-from modelarts_operator.emulator.config import EmulatorConfig
-from modelarts_operator.emulator.server import RunningEmulator
+from modelarts_emulator.config import EmulatorConfig
+from modelarts_emulator.control_client import AsyncControlClient
+from modelarts_emulator.server import RunningEmulator
 from modelarts_operator.modelarts import signer
 
 
@@ -23,7 +24,7 @@ async def test_correct_signature_passes(api: SignedClient) -> None:
     assert (await api.list([("labelSelector", "os.modelarts/name=x y"), ("status", "created")])).status_code == 200
 
 
-async def test_wrong_secret_key(api: SignedClient, control: Control) -> None:
+async def test_wrong_secret_key(api: SignedClient, control: AsyncControlClient) -> None:
     assert_denied(await api.request("GET", api.pools_path(), secret_key="wrong-secret"))
     # The denied request is recorded, with no credential material in it.
     (entry,) = await control.requests()
@@ -35,7 +36,7 @@ async def test_unknown_access_key(api: SignedClient) -> None:
     assert_denied(await api.request("GET", api.pools_path(), access_key="NOSUCHKEY"))
 
 
-async def test_tampered_body(api: SignedClient, control: Control) -> None:
+async def test_tampered_body(api: SignedClient, control: AsyncControlClient) -> None:
     signed = pool_body("pool-tamper", count=1)
     sent = pool_body("pool-tamper", count=99)
     import json
@@ -87,7 +88,7 @@ async def test_signed_security_token_accepted(api: SignedClient) -> None:
 
 
 async def test_several_key_pairs(http: httpx.AsyncClient) -> None:
-    from modelarts_operator.emulator.server import running_emulator
+    from modelarts_emulator.server import running_emulator
 
     config = EmulatorConfig(credentials={"AK1": "sk-one", "AK2": "sk-two"})
     async with running_emulator(config) as emu:
@@ -99,7 +100,7 @@ async def test_several_key_pairs(http: httpx.AsyncClient) -> None:
 
 
 async def test_token_auth_when_configured(http: httpx.AsyncClient) -> None:
-    from modelarts_operator.emulator.server import running_emulator
+    from modelarts_emulator.server import running_emulator
 
     async with running_emulator(EmulatorConfig(token="iam-token")) as emu:
         url = f"{emu.url}/v2/{emu.project_id}/pools"

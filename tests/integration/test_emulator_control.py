@@ -6,7 +6,10 @@ import asyncio
 import time
 
 import httpx
-from emulator_helpers import Control, SignedClient, eventually, pool_body
+import pytest
+from emulator_helpers import SignedClient, eventually, pool_body
+
+from modelarts_emulator.control_client import AsyncControlClient, ControlError
 
 
 def phase(response: httpx.Response) -> object:
@@ -24,12 +27,13 @@ async def make_pool(api: SignedClient, display: str, count: int = 2) -> str:
     return name
 
 
-async def test_healthz_needs_no_auth(http: httpx.AsyncClient, control: Control) -> None:
-    response = await http.get(f"{control.url}/healthz")
+async def test_healthz_needs_no_auth(http: httpx.AsyncClient, control: AsyncControlClient) -> None:
+    response = await http.get(f"{control.url}/healthz")  # a bare request: no signature, no client
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert await control.healthz() == {"status": "ok"}
 
 
-async def test_recorded_requests_and_filters(api: SignedClient, control: Control) -> None:
+async def test_recorded_requests_and_filters(api: SignedClient, control: AsyncControlClient) -> None:
     name = await make_pool(api, "pool-rec")
     await api.get(name)
     await api.patch(name, {"spec": {"scope": ["Infer"]}})
@@ -50,13 +54,13 @@ async def test_recorded_requests_and_filters(api: SignedClient, control: Control
     assert await control.requests() == []
 
 
-async def test_control_calls_are_not_recorded(control: Control) -> None:
+async def test_control_calls_are_not_recorded(control: AsyncControlClient) -> None:
     await control.pools()
     await control.faults()
     assert await control.requests() == []
 
 
-async def test_force_phase(api: SignedClient, control: Control) -> None:
+async def test_force_phase(api: SignedClient, control: AsyncControlClient) -> None:
     name = await make_pool(api, "pool-abn")
     await eventually(lambda: api.get(name), lambda r: phase(r) == "Running")
     await control.force_phase(name, "Abnormal", "node down")
@@ -66,23 +70,23 @@ async def test_force_phase(api: SignedClient, control: Control) -> None:
     assert phase(await api.get(name)) == "Running"
 
 
-async def test_deletion_fail_then_normal(api: SignedClient, control: Control) -> None:
+async def test_deletion_fail_then_normal(api: SignedClient, control: AsyncControlClient) -> None:
     name = await make_pool(api, "pool-fail")
-    await control.deletion(
-        name, mode="fail", status=403, error_code="ModelArts.6101", error_msg="The pool has dependent resources."
+    await control.set_deletion(
+        name, "fail", status=403, error_code="ModelArts.6101", error_msg="The pool has dependent resources."
     )
     refused = await api.delete(name)
     assert refused.status_code == 403
     assert refused.json() == {"error_code": "ModelArts.6101", "error_msg": "The pool has dependent resources."}
     assert phase(await api.get(name)) != "Deleting"
-    await control.deletion(name, mode="normal")
+    await control.set_deletion(name, "normal")
     assert (await api.delete(name)).status_code == 200
     await eventually(lambda: api.get(name), lambda r: r.status_code == 404)
 
 
-async def test_deletion_stall_then_normal(api: SignedClient, control: Control) -> None:
+async def test_deletion_stall_then_normal(api: SignedClient, control: AsyncControlClient) -> None:
     name = await make_pool(api, "pool-stall", count=3)
-    await control.deletion(name, mode="stall")
+    await control.set_deletion(name, "stall")
     assert (await api.delete(name)).status_code == 200
     first = await api.get(name)
     assert phase(first) == "Deleting" and deleting(first) == 3
@@ -92,40 +96,39 @@ async def test_deletion_stall_then_normal(api: SignedClient, control: Control) -
         response = await api.get(name)
         assert phase(response) == "Deleting" and deleting(response) == 3
         await asyncio.sleep(0.1)
-    await control.deletion(name, mode="normal")
+    await control.set_deletion(name, "normal")
     await eventually(lambda: api.get(name), lambda r: r.status_code == 404)
 
 
-async def test_remove_out_of_band(api: SignedClient, control: Control, http: httpx.AsyncClient) -> None:
+async def test_remove_out_of_band(api: SignedClient, control: AsyncControlClient) -> None:
     name = await make_pool(api, "pool-gone")
-    assert (await http.delete(f"{control.url}/pools/{name}")).status_code == 200
+    await control.remove_pool(name)
     assert (await api.get(name)).status_code == 404
-    missing = await http.delete(f"{control.url}/pools/{name}")
-    assert missing.status_code == 404 and missing.json()["error_code"] == "ModelArts.50015001"
+    with pytest.raises(ControlError) as missing:
+        await control.remove_pool(name)
+    assert missing.value.status == 404 and missing.value.error_code == "ModelArts.50015001"
 
 
-async def test_drift_patch(api: SignedClient, control: Control, http: httpx.AsyncClient) -> None:
+async def test_drift_patch(api: SignedClient, control: AsyncControlClient) -> None:
     name = await make_pool(api, "pool-drift")
     await eventually(lambda: api.get(name), lambda r: phase(r) == "Running")
     drift = {
         "spec": {"resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 5}]},
         "metadata": {"annotations": {"os.modelarts/description": "changed in the console"}},
     }
-    response = await http.patch(f"{control.url}/pools/{name}", json=drift)
-    assert response.status_code == 200
+    await control.patch_pool(name, drift)
     seen = await api.get(name)
     assert seen.json()["spec"]["resources"][0]["count"] == 5
     assert seen.json()["metadata"]["annotations"]["os.modelarts/description"] == "changed in the console"
     assert await control.requests(method="PATCH") == []  # the operator's API log shows no PATCH
 
 
-async def test_out_of_band_create_ready(control: Control, http: httpx.AsyncClient, api: SignedClient) -> None:
-    response = await http.post(f"{control.url}/pools", params={"ready": "true"}, json=pool_body("pool-console"))
-    assert response.status_code == 200
-    assert phase(await api.get(response.json()["metadata"]["name"])) == "Running"
+async def test_out_of_band_create_ready(control: AsyncControlClient, api: SignedClient) -> None:
+    created = await control.create_pool(pool_body("pool-console"), ready=True)
+    assert phase(await api.get(created["metadata"]["name"])) == "Running"
 
 
-async def test_reset(api: SignedClient, control: Control) -> None:
+async def test_reset(api: SignedClient, control: AsyncControlClient) -> None:
     await make_pool(api, "pool-reset")
     await control.add_fault(method="DELETE", status=500)
     await control.reset()
@@ -135,7 +138,7 @@ async def test_reset(api: SignedClient, control: Control) -> None:
     assert (await api.list()).json()["items"] == []
 
 
-async def test_pools_dump_shows_view_and_internals(api: SignedClient, control: Control) -> None:
+async def test_pools_dump_shows_view_and_internals(api: SignedClient, control: AsyncControlClient) -> None:
     name = await make_pool(api, "pool-dump")
     (pool,) = await control.pools()
     assert pool["name"] == name

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
-from emulator_helpers import Control, eventually
+from emulator_helpers import eventually
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.http.http_config import HttpConfig
@@ -34,7 +34,9 @@ from huaweicloudsdkmodelarts.v1 import (
     ShowPoolRequest,
 )
 
-from modelarts_operator.emulator.server import RunningEmulator
+from modelarts_emulator.config import Behaviour, EmulatorConfig, Timings
+from modelarts_emulator.control_client import AsyncControlClient
+from modelarts_emulator.server import RunningEmulator
 
 T = TypeVar("T")
 FLAVOR = "modelarts.vm.cpu.8ud"
@@ -74,7 +76,7 @@ def create_request(display: str, count: int = 1) -> CreatePoolRequest:
     )
 
 
-async def test_sdk_lifecycle(sdk: ModelArtsClient, control: Control) -> None:
+async def test_sdk_lifecycle(sdk: ModelArtsClient, control: AsyncControlClient) -> None:
     created = await call(sdk.create_pool, create_request("pool-sdk", count=2))
     assert created.status_code == 200
     name = created.metadata.name
@@ -142,3 +144,23 @@ async def test_sdk_with_wrong_secret_is_refused(emulator: RunningEmulator) -> No
     with pytest.raises(ClientRequestException) as refused:
         await call(client.list_pools, ListPoolsRequest())
     assert (refused.value.status_code, refused.value.error_code) == (401, "APIGW.0301")
+
+
+@pytest.mark.parametrize(
+    "emulator_config",
+    [EmulatorConfig(timings=Timings(0.6, 1.0, 0.6), behaviour=Behaviour(resources_shape="object"))],
+)
+async def test_sdk_reads_the_documented_single_object_shape(sdk: ModelArtsClient, control: AsyncControlClient) -> None:
+    """``--resources-shape object`` is what Huawei's SDK models describe: the SDK fills its typed objects from it."""
+    body = {
+        "apiVersion": "v2",
+        "kind": "Pool",
+        "metadata": {"labels": {"os.modelarts/name": "pool-sdk-object"}},
+        "spec": {"type": "Logical", "scope": ["Train"],
+                 "resources": [{"flavor": FLAVOR, "count": 3, "azs": [{"az": "cn-north-4a", "count": 3}]}]},
+    }
+    name = (await control.create_pool(body, ready=True))["metadata"]["name"]
+    shown = await call(sdk.show_pool, ShowPoolRequest(pool_name=name))
+    available = shown.status.resources.available
+    assert (available.flavor, available.count, available.max_count) == (FLAVOR, 3, 3)
+    assert [(zone.az, zone.count) for zone in available.azs] == [("cn-north-4a", 3)]

@@ -15,14 +15,14 @@ from pathlib import Path
 import httpx
 from emulator_helpers import SignedClient, eventually, pool_body
 
-from modelarts_operator.emulator.config import (
+from modelarts_emulator.config import (
     DEFAULT_ACCESS_KEY,
     DEFAULT_PROJECT_ID,
     DEFAULT_SECRET_KEY,
     EmulatorConfig,
     Timings,
 )
-from modelarts_operator.emulator.server import running_emulator
+from modelarts_emulator.server import running_emulator
 
 SCRIPT = Path(sys.executable).with_name("modelarts-operator")
 
@@ -162,3 +162,26 @@ def test_unusable_state_file_refuses_to_start(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "is not JSON" in result.stderr and result.stdout == ""
     assert state.read_text() == "{not json"  # left alone for the user to look at
+
+
+def test_non_loopback_host_needs_allow_remote() -> None:
+    result = subprocess.run(
+        [str(SCRIPT), "emulator", "--port", "0", "--host", "0.0.0.0"],  # noqa: S104 - the refusal under test
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "--allow-remote" in result.stderr and "no authentication" in result.stderr
+    assert "listening on" not in result.stdout
+
+
+async def test_fidelity_flags_from_the_command_line(http: httpx.AsyncClient) -> None:
+    with emulator_process("--visibility-delay-seconds", "30", "--rate-limit-per-minute", "2") as (_, url):
+        api = SignedClient(
+            http, url=url, project_id=DEFAULT_PROJECT_ID, access_key=DEFAULT_ACCESS_KEY, secret_key=DEFAULT_SECRET_KEY
+        )
+        name = (await api.create(pool_body("pool-flagged"))).json()["metadata"]["name"]
+        assert (await api.get(name)).status_code == 404  # hidden for 30 s
+        throttled = await api.list()  # the third call this minute
+        assert throttled.status_code == 429 and throttled.json()["error_code"] == "APIGW.0308"

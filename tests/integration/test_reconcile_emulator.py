@@ -9,11 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from emulator_helpers import Control, SignedClient, eventually, pool_body
+from emulator_helpers import SignedClient, eventually, pool_body
 from reconcile_helpers import BINDING, SPEC, TIMING, GetReader, RecordingSink, StaticClaims, make_object
 
-from modelarts_operator.emulator.config import EmulatorConfig, Timings
-from modelarts_operator.emulator.server import RunningEmulator
+from modelarts_emulator.config import EmulatorConfig, Timings
+from modelarts_emulator.control_client import AsyncControlClient
+from modelarts_emulator.server import RunningEmulator
 from modelarts_operator.modelarts.auth import AkSkAuth, Credentials
 from modelarts_operator.modelarts.client import ModelArtsClient
 from modelarts_operator.modelarts.retry import RetryPolicy
@@ -60,11 +61,12 @@ async def sync_until(client: ModelArtsClient, sink: RecordingSink, predicate: An
     await eventually(attempt, bool, within=10.0)
 
 
-async def creates(control: Control) -> int:
+async def creates(control: AsyncControlClient) -> int:
     return len(await control.requests(method="POST"))
 
 
-async def test_create_records_pool_then_mirrors_until_running(client: ModelArtsClient, control: Control) -> None:
+async def test_create_records_pool_then_mirrors_until_running(client: ModelArtsClient,
+                                                              control: AsyncControlClient) -> None:
     sink = RecordingSink()
     await sync(client, sink)
     assert ANNOTATION_CREATE_REQUESTED_AT in sink.annotations, "intent must be recorded before the POST"
@@ -88,7 +90,8 @@ async def test_stable_pool_costs_no_status_write(client: ModelArtsClient) -> Non
     assert sink.status_writes == writes
 
 
-async def test_crash_after_post_recovers_instead_of_creating_twice(client: ModelArtsClient, control: Control) -> None:
+async def test_crash_after_post_recovers_instead_of_creating_twice(client: ModelArtsClient,
+                                                                   control: AsyncControlClient) -> None:
     sink = RecordingSink()
     await sync(client, sink)
     pool_name = sink.status["poolName"]
@@ -100,7 +103,7 @@ async def test_crash_after_post_recovers_instead_of_creating_twice(client: Model
 
 
 async def test_unanswered_create_is_found_not_repeated(
-    client: ModelArtsClient, control: Control, emulator: RunningEmulator
+    client: ModelArtsClient, control: AsyncControlClient, emulator: RunningEmulator
 ) -> None:
     # ModelArts creates the pool but the answer never arrives in time: the POST must not be sent again.
     await control.add_fault(method="POST", path_regex="/pools$", delay_seconds=3.0, times=1)
@@ -119,7 +122,7 @@ async def test_unanswered_create_is_found_not_repeated(
 
 
 async def test_foreign_pool_with_same_display_name_is_not_taken(
-    client: ModelArtsClient, api: SignedClient, control: Control
+    client: ModelArtsClient, api: SignedClient, control: AsyncControlClient
 ) -> None:
     response = await api.create(pool_body("team-a-pool"))
     assert response.status_code == 200, response.text
@@ -132,7 +135,7 @@ async def test_foreign_pool_with_same_display_name_is_not_taken(
 
 
 async def test_older_object_with_same_display_name_wins_without_a_cloud_call(
-    client: ModelArtsClient, control: Control
+    client: ModelArtsClient, control: AsyncControlClient
 ) -> None:
     rival = DisplayNameClaim(key="other/team-a-pool", creation_timestamp="2025-01-01T00:00:00Z", has_pool=False)
     sink = RecordingSink()
@@ -141,7 +144,7 @@ async def test_older_object_with_same_display_name_wins_without_a_cloud_call(
     assert await creates(control) == 0
 
 
-async def test_scale_is_one_merge_patch_of_what_changed(client: ModelArtsClient, control: Control) -> None:
+async def test_scale_is_one_merge_patch_of_what_changed(client: ModelArtsClient, control: AsyncControlClient) -> None:
     sink = RecordingSink()
     await sync_until(client, sink, lambda s: s.get("phase") == "Running" and s["nodes"]["creating"] == 0)
     scaled = {**SPEC, "resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 4}]}
@@ -156,29 +159,24 @@ async def test_scale_is_one_merge_patch_of_what_changed(client: ModelArtsClient,
     assert len(await control.requests(method="PATCH")) == 1
 
 
-async def test_drift_is_reported_and_corrected(
-    client: ModelArtsClient, control: Control, http: httpx.AsyncClient, emulator: RunningEmulator
-) -> None:
+async def test_drift_is_reported_and_corrected(client: ModelArtsClient, control: AsyncControlClient) -> None:
     sink = RecordingSink()
     await sync_until(client, sink, lambda s: s.get("phase") == "Running" and s["nodes"]["creating"] == 0)
     name = sink.status["poolName"]
     console_edit = {"spec": {"resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 1, "maxCount": 1}]}}
-    response = await http.patch(f"{emulator.url}/_emulator/pools/{name}", json=console_edit)
-    assert response.status_code < 300, response.text
+    await control.patch_pool(name, console_edit)
     await sync(client, sink)
     assert "Drifted" in sink.reasons()
     pool = next(p["view"] for p in await control.pools() if p["name"] == name)
     assert pool["spec"]["resources"][0]["count"] == 2
 
 
-async def test_pool_deleted_out_of_band_is_replaced(
-    client: ModelArtsClient, control: Control, http: httpx.AsyncClient, emulator: RunningEmulator
-) -> None:
+async def test_pool_deleted_out_of_band_is_replaced(client: ModelArtsClient, control: AsyncControlClient) -> None:
     sink = RecordingSink()
     # Seen Running and past the grace for new pools: a 404 now is a disappearance, not read-after-create lag.
     await sync_until(client, sink, lambda s: s.get("phase") == "Running")
     first = sink.status["poolName"]
-    assert (await http.delete(f"{emulator.url}/_emulator/pools/{first}")).status_code < 300
+    await control.remove_pool(first)
     await sync(client, sink, grace=0.001)
     assert "PoolGone" in sink.reasons() and "poolName" not in sink.status
     await sync(client, sink, grace=0.001)
@@ -200,7 +198,7 @@ async def test_adoption_mirrors_and_refuses_a_managed_pool(client: ModelArtsClie
     assert "poolName" not in other.status
 
 
-async def test_invalid_request_waits_for_a_spec_change(client: ModelArtsClient, control: Control) -> None:
+async def test_invalid_request_waits_for_a_spec_change(client: ModelArtsClient, control: AsyncControlClient) -> None:
     dedicate_without_network = {**SPEC, "type": "Dedicate"}  # the CRD refuses this; here the cloud does
     sink = RecordingSink()
     result = await sync(client, sink, spec=dedicate_without_network)
@@ -222,7 +220,7 @@ async def delete_until_done(client: ModelArtsClient, sink: RecordingSink, **obje
     return seen
 
 
-async def test_deletion_mirrors_draining_until_404(client: ModelArtsClient, control: Control) -> None:
+async def test_deletion_mirrors_draining_until_404(client: ModelArtsClient, control: AsyncControlClient) -> None:
     sink = RecordingSink()
     await sync_until(client, sink, lambda s: s.get("phase") == "Running" and s["nodes"]["creating"] == 0)
     seen = await delete_until_done(client, sink)
@@ -235,7 +233,7 @@ async def test_deletion_mirrors_draining_until_404(client: ModelArtsClient, cont
     assert len(await control.requests(method="DELETE")) == 1
 
 
-async def test_refused_deletion_stalls_and_keeps_trying(client: ModelArtsClient, control: Control) -> None:
+async def test_refused_deletion_stalls_and_keeps_trying(client: ModelArtsClient, control: AsyncControlClient) -> None:
     sink = RecordingSink()
     await sync(client, sink)
     await control.add_fault(
@@ -252,10 +250,10 @@ async def test_refused_deletion_stalls_and_keeps_trying(client: ModelArtsClient,
     assert await control.pools() == []
 
 
-async def test_stalled_deletion_is_reported(client: ModelArtsClient, control: Control) -> None:
+async def test_stalled_deletion_is_reported(client: ModelArtsClient, control: AsyncControlClient) -> None:
     sink = RecordingSink()
     await sync(client, sink)
-    await control.deletion(sink.status["poolName"], mode="stall")
+    await control.set_deletion(sink.status["poolName"], "stall")
 
     async def stalled() -> bool:
         await deletion(client, sink).step()
@@ -278,7 +276,8 @@ def test_retain_and_never_created_release_without_the_cloud() -> None:
     assert decide(make_object(sink), BINDING) == DeletePool(), "a create may have reached ModelArts"
 
 
-async def test_only_refused_credentials_ask_for_the_secret_again(client: ModelArtsClient, control: Control) -> None:
+async def test_only_refused_credentials_ask_for_the_secret_again(client: ModelArtsClient,
+                                                                 control: AsyncControlClient) -> None:
     """A timeout or a 5xx says nothing about the Secret; re-reading it on every failure made a thousand objects
     sharing one Secret re-read it together whenever the operator was overloaded."""
     await control.add_fault(method="POST", status=503, times=1)
@@ -294,7 +293,8 @@ async def test_only_refused_credentials_ask_for_the_secret_again(client: ModelAr
 
 @pytest.mark.parametrize("emulator_config", [EmulatorConfig(timings=Timings(create_seconds=0.3, delete_seconds=6.0,
                                                                             scale_seconds=0.3))])
-async def test_draining_pool_is_polled_less_often_than_every_interval(client: ModelArtsClient, control: Control,
+async def test_draining_pool_is_polled_less_often_than_every_interval(client: ModelArtsClient,
+                                                                      control: AsyncControlClient,
                                                                       emulator_config: EmulatorConfig) -> None:
     """With the next look at half the predicted rest, a 6 s drain of 6 nodes costs fewer GETs than polling every
     0.4 s would (15), and the 404 is still seen within about one interval."""
@@ -316,7 +316,7 @@ async def test_draining_pool_is_polled_less_often_than_every_interval(client: Mo
 
 
 async def test_deleting_before_the_pool_was_recorded_finds_it_but_never_another_objects(
-        client: ModelArtsClient, control: Control) -> None:
+        client: ModelArtsClient, control: AsyncControlClient) -> None:
     sink = RecordingSink()
     await sync(client, sink)
     pool_name = sink.status["poolName"]

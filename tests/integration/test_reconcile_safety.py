@@ -12,11 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from emulator_helpers import Control, SignedClient, eventually, pool_body
+from emulator_helpers import SignedClient, eventually, pool_body
 from reconcile_helpers import BINDING, SPEC, TIMING, GetReader, RecordingSink, StaticClaims, make_object
 
+from modelarts_emulator.control_client import AsyncControlClient
+from modelarts_emulator.server import RunningEmulator
 from modelarts_operator.controller.observer import ObservedReader, PoolListObserver
-from modelarts_operator.emulator.server import RunningEmulator
 from modelarts_operator.modelarts.auth import AkSkAuth, Credentials
 from modelarts_operator.modelarts.client import ModelArtsClient
 from modelarts_operator.modelarts.retry import RetryPolicy
@@ -60,7 +61,7 @@ async def console_pool(api: SignedClient, display: str, count: int = 8) -> str:
 
 
 async def test_a_forged_status_pool_name_is_neither_patched_nor_deleted(
-        client: ModelArtsClient, api: SignedClient, control: Control) -> None:
+        client: ModelArtsClient, api: SignedClient, control: AsyncControlClient) -> None:
     """A tenant who may write status points its object at another team's 8-node pool (created before the object,
     with another display name): scaling it to 1 and deleting it are both refused, and nothing is sent."""
     victim = await console_pool(api, "team-a-prod")
@@ -81,7 +82,7 @@ async def test_a_forged_status_pool_name_is_neither_patched_nor_deleted(
 
 
 async def test_observe_only_adoption_mirrors_and_never_changes_the_pool(
-        client: ModelArtsClient, api: SignedClient, control: Control) -> None:
+        client: ModelArtsClient, api: SignedClient, control: AsyncControlClient) -> None:
     name = await console_pool(api, "legacy-pool", count=3)
     sink = RecordingSink()
     spec = {**SPEC, "poolName": name, "managementPolicy": "ObserveOnly"}
@@ -103,7 +104,8 @@ async def test_observe_only_adoption_mirrors_and_never_changes_the_pool(
 @pytest.mark.parametrize(("policy", "allowed"), [("ObserveOnly", Adoption.FORBIDDEN), ("Full", Adoption.FORBIDDEN),
                                                  ("Full", Adoption.OBSERVE_ONLY)])
 async def test_adoption_beyond_the_projects_policy_is_refused_before_any_call(
-        client: ModelArtsClient, api: SignedClient, control: Control, policy: str, allowed: Adoption) -> None:
+        client: ModelArtsClient, api: SignedClient, control: AsyncControlClient, policy: str,
+        allowed: Adoption) -> None:
     name = await console_pool(api, "legacy-pool")
     await control.clear_requests()
     sink = RecordingSink()
@@ -116,7 +118,8 @@ async def test_adoption_beyond_the_projects_policy_is_refused_before_any_call(
 # --- read-after-create lag and failed creation --------------------------------------------------------
 
 
-async def test_a_new_pool_answering_404_is_not_created_again(client: ModelArtsClient, control: Control) -> None:
+async def test_a_new_pool_answering_404_is_not_created_again(client: ModelArtsClient,
+                                                             control: AsyncControlClient) -> None:
     """Read-after-create lag: GET and both lists miss the new pool for a while. The name is kept, nothing is
     POSTed again, and the pool is mirrored once ModelArts shows it."""
     sink = RecordingSink()
@@ -140,7 +143,7 @@ async def test_a_new_pool_answering_404_is_not_created_again(client: ModelArtsCl
 
 
 async def test_deleting_a_pool_hidden_by_lag_keeps_the_finalizer_until_it_is_really_gone(
-        client: ModelArtsClient, control: Control) -> None:
+        client: ModelArtsClient, control: AsyncControlClient) -> None:
     sink = RecordingSink()
     await sync(client, sink)  # created; never seen through GET or list yet
     name = sink.status["poolName"]
@@ -164,7 +167,7 @@ async def test_deleting_a_pool_hidden_by_lag_keeps_the_finalizer_until_it_is_rea
 
 
 async def test_many_objects_share_one_list_and_get_only_to_confirm_a_404(
-        client: ModelArtsClient, api: SignedClient, control: Control, emulator: RunningEmulator) -> None:
+        client: ModelArtsClient, api: SignedClient, control: AsyncControlClient, emulator: RunningEmulator) -> None:
     names = [await console_pool(api, f"shared-{i}", count=1) for i in range(5)]
     observer = PoolListObserver(key=(emulator.url, emulator.project_id, "0", "k"), client=client, page_size=2)
     wakes = {name: asyncio.Event() for name in names}
@@ -182,8 +185,7 @@ async def test_many_objects_share_one_list_and_get_only_to_confirm_a_404(
     # One pool vanishes: only its object is woken, and its reader confirms the 404 with one GET.
     for event in wakes.values():
         event.clear()
-    response = await client._http.delete(f"{emulator.url}/_emulator/pools/{names[0]}")
-    assert response.status_code < 300
+    await control.remove_pool(names[0])
     await asyncio.wait_for(wakes[names[0]].wait(), timeout=5)
     assert not any(wakes[n].is_set() for n in names[1:])
     sighting = await readers[0].look(names[0])
@@ -195,7 +197,7 @@ async def test_many_objects_share_one_list_and_get_only_to_confirm_a_404(
 
 
 async def test_when_the_list_fails_each_object_reads_its_own_pool(
-        client: ModelArtsClient, api: SignedClient, control: Control, emulator: RunningEmulator) -> None:
+        client: ModelArtsClient, api: SignedClient, control: AsyncControlClient, emulator: RunningEmulator) -> None:
     name = await console_pool(api, "fallback", count=1)
     observer = PoolListObserver(key=(emulator.url, emulator.project_id, "0", "k"), client=client, page_size=50)
     await control.add_fault(method="GET", path_regex="/pools$", status=503)
@@ -207,7 +209,7 @@ async def test_when_the_list_fails_each_object_reads_its_own_pool(
 
 
 async def test_right_after_a_patch_the_next_look_is_a_get(
-        client: ModelArtsClient, control: Control, emulator: RunningEmulator) -> None:
+        client: ModelArtsClient, control: AsyncControlClient, emulator: RunningEmulator) -> None:
     sink = RecordingSink()
     observer = PoolListObserver(key=(emulator.url, emulator.project_id, "0", "k"), client=client, page_size=50)
     reader = ObservedReader(observer, client, wait_seconds=5.0, writes={})

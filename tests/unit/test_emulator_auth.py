@@ -12,8 +12,8 @@ from huaweicloudsdkcore.signer.signer import Signer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelarts_operator.emulator.auth import Verifier
-from modelarts_operator.emulator.errors import ApiError
+from modelarts_emulator.auth import Verifier
+from modelarts_emulator.errors import ApiError
 from modelarts_operator.modelarts import signer
 
 AK, SK = "EMULATORACCESSKEY000", "EmulatorSecretKeyForLocalDevelopment0000"
@@ -177,7 +177,10 @@ def test_host_and_date_must_be_signed(left_out: str) -> None:
 def test_unknown_access_key_missing_or_foreign_authorization() -> None:
     uri, headers = sdk_signed("GET", "/v2/p1/pools", [], b"", "application/json")
     headers["Authorization"] = headers["Authorization"].replace(AK, "UNKNOWNKEY")
-    assert "access key" in refused("GET", uri, headers, b"").error_msg
+    # The gateway's own words, echoing the unknown access key ID (modelarts-api.md section 10).
+    assert refused("GET", uri, headers, b"").error_msg == (
+        "Incorrect IAM authentication information: Get secretKey failed,ak:UNKNOWNKEY,err:ak not exist"
+    )
     refused("GET", uri, {k: v for k, v in headers.items() if k != "Authorization"}, b"")
     refused("GET", uri, {**headers, "Authorization": "Bearer abc"}, b"")
 

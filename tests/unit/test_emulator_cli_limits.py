@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from modelarts_operator.emulator.cli import config_from_args, configure_parser
-from modelarts_operator.emulator.config import EmulatorConfig
+from modelarts_emulator.cli import config_from_args, configure_parser
+from modelarts_emulator.config import EmulatorConfig
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modelarts_operator.emulator.errors import ApiError
-from modelarts_operator.emulator.faults import FaultBook
+from modelarts_emulator.errors import ApiError
+from modelarts_emulator.faults import FaultBook
 
 
 def fired(book: FaultBook, requests: int) -> list[bool]:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from modelarts_operator.emulator.errors import ApiError
-from modelarts_operator.emulator.merge_patch import merge_patch
-from modelarts_operator.emulator.validation import validate_pool_document
+from modelarts_emulator.errors import ApiError
+from modelarts_emulator.merge_patch import apply_merge_patch
+from modelarts_emulator.validation import validate_pool_document
 
 VALID: dict[str, Any] = {
     "apiVersion": "v2",
@@ -87,17 +87,17 @@ def test_display_name_pattern(name: str) -> None:
         validate_pool_document(body, creating=True)
 
 
-def test_merge_patch_rfc7386_examples() -> None:
+def test_apply_merge_patch_rfc7386_examples() -> None:
     # From RFC 7386 appendix A.
-    assert merge_patch({"a": "b"}, {"a": "c"}) == {"a": "c"}
-    assert merge_patch({"a": "b"}, {"b": "c"}) == {"a": "b", "b": "c"}
-    assert merge_patch({"a": "b"}, {"a": None}) == {}
-    assert merge_patch({"a": [{"b": "c"}]}, {"a": [1]}) == {"a": [1]}
-    assert merge_patch({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}) == {"a": {"b": "d"}}
-    assert merge_patch(["a", "b"], ["c", "d"]) == ["c", "d"]
-    assert merge_patch({"a": "foo"}, "bar") == "bar"
-    assert merge_patch({"e": None}, {"a": 1}) == {"e": None, "a": 1}
-    assert merge_patch({}, {"a": {"bb": {"ccc": None}}}) == {"a": {"bb": {}}}
+    assert apply_merge_patch({"a": "b"}, {"a": "c"}) == {"a": "c"}
+    assert apply_merge_patch({"a": "b"}, {"b": "c"}) == {"a": "b", "b": "c"}
+    assert apply_merge_patch({"a": "b"}, {"a": None}) == {}
+    assert apply_merge_patch({"a": [{"b": "c"}]}, {"a": [1]}) == {"a": [1]}
+    assert apply_merge_patch({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}) == {"a": {"b": "d"}}
+    assert apply_merge_patch(["a", "b"], ["c", "d"]) == ["c", "d"]
+    assert apply_merge_patch({"a": "foo"}, "bar") == "bar"
+    assert apply_merge_patch({"e": None}, {"a": 1}) == {"e": None, "a": 1}
+    assert apply_merge_patch({}, {"a": {"bb": {"ccc": None}}}) == {"a": {"bb": {}}}
     original = {"a": {"b": 1}}
-    merge_patch(original, {"a": {"b": 2}})
+    apply_merge_patch(original, {"a": {"b": 2}})
     assert original == {"a": {"b": 1}}

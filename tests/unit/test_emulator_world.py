@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from modelarts_operator.emulator.config import Timings
-from modelarts_operator.emulator.errors import ApiError
-from modelarts_operator.emulator.labels import parse_label_selector
-from modelarts_operator.emulator.world import World, pool_name_for
+from modelarts_emulator.config import Timings
+from modelarts_emulator.errors import ApiError
+from modelarts_emulator.labels import parse_label_selector
+from modelarts_emulator.world import World, pool_name_for
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 FLAVOR = "modelarts.vm.cpu.8ud"

@@ -1,8 +1,9 @@
 """Huawei Cloud ``SDK-HMAC-SHA256`` request signing, as pure functions.
 
-One implementation serves both sides: the client signs with it (see ``auth.py``) and the emulator verifies
-with it, so a mismatch between the two can only come from a bug that Huawei's own signer (the test oracle)
-catches too. The algorithm is the one of ``huaweicloudsdkcore.signer.signer.Signer`` and of golangsdk:
+The client signs with it (see ``auth.py``). The emulator verifies with its own implementation
+(``modelarts_emulator.signature``), as the real gateway shares no code with us; both are checked against the
+published test vectors and Huawei's own signer (the test oracle). The algorithm is the one of
+``huaweicloudsdkcore.signer.signer.Signer`` and of golangsdk:
 
     CanonicalRequest = METHOD \\n CanonicalURI \\n CanonicalQuery \\n CanonicalHeaders \\n SignedHeaders \\n PayloadHash
     StringToSign     = SDK-HMAC-SHA256 \\n X-Sdk-Date \\n hex(sha256(CanonicalRequest))

@@ -8,25 +8,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import signal
 import sys
 from pathlib import Path
 
-from modelarts_operator.emulator.config import (
+from modelarts_emulator.config import (
     DEFAULT_ACCESS_KEY,
     DEFAULT_PROJECT_ID,
     DEFAULT_SECRET_KEY,
+    RESOURCES_SHAPES,
+    SECOND_DELETE_MODES,
+    Behaviour,
     EmulatorConfig,
+    Gateway,
     Timings,
 )
-from modelarts_operator.emulator.server import running_emulator
-from modelarts_operator.emulator.state_file import StateFileError
+from modelarts_emulator.server import running_emulator
+from modelarts_emulator.state_file import StateFileError
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     defaults = Timings()
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1); anything but a loopback address needs --allow-remote",
+    )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback --host: the control API (/_emulator/) has no authentication, so anyone who "
+        "can reach the port can read the request log and change every pool",
+    )
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default 0)")
     parser.add_argument(
         "--project-id",
@@ -78,6 +93,46 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help=f"how many requests /_emulator/requests keeps, oldest dropped first "
         f"(default {EmulatorConfig.max_recorded_requests}; benchmarks raise it)",
     )
+    behaviour, gateway = Behaviour(), Gateway()
+    parser.add_argument(
+        "--visibility-delay-seconds",
+        type=float,
+        default=behaviour.visibility_delay_seconds,
+        help="after a POST the new pool answers 404 to GET and is missing from list for this long "
+        "(read-after-create lag; default 0)",
+    )
+    parser.add_argument(
+        "--second-delete",
+        choices=SECOND_DELETE_MODES,
+        default=behaviour.second_delete,
+        help="a DELETE of a pool already being deleted: ok = 200 with the pool again, error = 400 (default ok)",
+    )
+    parser.add_argument(
+        "--resources-shape",
+        choices=RESOURCES_SHAPES,
+        default=behaviour.resources_shape,
+        help="status.resources buckets as lists (what the cloud answers) or, when a bucket has one entry, as a "
+        "single object (what Huawei's API reference describes) (default list)",
+    )
+    parser.add_argument(
+        "--lockout-after",
+        type=int,
+        default=gateway.lockout_after,
+        help="lock an access key after this many consecutive failed authentications, as Huawei's gateway does "
+        "after 5 (default 0 = never)",
+    )
+    parser.add_argument(
+        "--lockout-seconds",
+        type=float,
+        default=gateway.lockout_seconds,
+        help=f"how long a locked access key stays locked (default {gateway.lockout_seconds:g}, the gateway's)",
+    )
+    parser.add_argument(
+        "--rate-limit-per-minute",
+        type=int,
+        default=gateway.rate_limit_per_minute,
+        help="answer 429 APIGW.0308 to a caller's requests beyond this many per minute (default 0 = no limit)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level for stderr (default INFO)")
 
 
@@ -91,6 +146,12 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
             raise SystemExit("modelarts-operator emulator: durations must not be negative")
     if args.max_recorded_requests < 1:
         raise SystemExit("modelarts-operator emulator: --max-recorded-requests must be at least 1")
+    if args.visibility_delay_seconds < 0 or args.lockout_seconds < 0:
+        raise SystemExit("modelarts-operator emulator: durations must not be negative")
+    if args.lockout_after < 0 or args.rate_limit_per_minute < 0:
+        raise SystemExit(
+            "modelarts-operator emulator: --lockout-after and --rate-limit-per-minute must not be negative"
+        )
     return EmulatorConfig(
         project_id=args.project_id,
         credentials=dict(zip(access_keys, secret_keys, strict=True)),
@@ -100,9 +161,34 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
             delete_seconds=args.delete_seconds,
             scale_seconds=args.scale_seconds,
         ),
+        behaviour=Behaviour(
+            visibility_delay_seconds=args.visibility_delay_seconds,
+            second_delete=args.second_delete,
+            resources_shape=args.resources_shape,
+        ),
+        gateway=Gateway(
+            lockout_after=args.lockout_after,
+            lockout_seconds=args.lockout_seconds,
+            rate_limit_per_minute=args.rate_limit_per_minute,
+        ),
         state_file=args.state_file,
         max_recorded_requests=args.max_recorded_requests,
     )
+
+
+def check_bind_host(host: str, allow_remote: bool) -> None:
+    """Refuse to listen beyond this machine unless asked to: the control API has no authentication."""
+    if allow_remote or host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False  # a host name other than localhost may resolve anywhere
+    if not loopback:
+        raise SystemExit(
+            f"modelarts-operator emulator: --host {host} is not a loopback address; the control API "
+            "(/_emulator/) has no authentication, so add --allow-remote if you really want others to reach it"
+        )
 
 
 async def serve(config: EmulatorConfig, host: str, port: int) -> None:
@@ -122,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    check_bind_host(args.host, args.allow_remote)
     try:
         asyncio.run(serve(config_from_args(args), args.host, args.port))
     except StateFileError as error:

@@ -24,6 +24,37 @@ class Timings:
     scale_seconds: float = 5.0
 
 
+SECOND_DELETE_MODES = ("ok", "error")
+RESOURCES_SHAPES = ("list", "object")
+# "Failed records are kept for 3 days" (ListPools, status=failed).
+FAILED_RETENTION_SECONDS = 3 * 24 * 3600.0
+# Huawei's API gateway locks an access key for 5 minutes after repeated bad signatures.
+GATEWAY_LOCKOUT_SECONDS = 5 * 60.0
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How faithfully (or how helpfully) the emulated ModelArts answers; the defaults are today's cloud."""
+
+    # After a POST the new pool answers 404 to GET and is missing from list for this long (read-after-create lag).
+    visibility_delay_seconds: float = 0.0
+    # A DELETE of a pool already being deleted: "ok" answers 200 with the pool again, "error" a 400.
+    second_delete: str = "ok"
+    # status.resources buckets as lists (what the cloud answers) or, when a bucket has one entry, as one object
+    # (what Huawei's API reference and SDKs describe).
+    resources_shape: str = "list"
+    failed_retention_seconds: float = FAILED_RETENTION_SECONDS
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """The API gateway in front of ModelArts: access-key lockout and per-user throttling (0 = off)."""
+
+    lockout_after: int = 0
+    lockout_seconds: float = GATEWAY_LOCKOUT_SECONDS
+    rate_limit_per_minute: int = 0
+
+
 @dataclass(frozen=True)
 class EmulatorConfig:
     project_id: str = DEFAULT_PROJECT_ID
@@ -32,6 +63,8 @@ class EmulatorConfig:
     # When set, `X-Auth-Token: <token>` is accepted instead of a signature (IAM token auth).
     token: str | None = None
     timings: Timings = field(default_factory=Timings)
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    gateway: Gateway = field(default_factory=Gateway)
     state_file: Path | None = None
     max_clock_skew_seconds: float = MAX_CLOCK_SKEW_SECONDS
     # How often the background ticker settles finished transitions (and persists them).

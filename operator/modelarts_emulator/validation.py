@@ -10,7 +10,7 @@ import copy
 import re
 from typing import Any
 
-from modelarts_operator.emulator.errors import bad_request
+from modelarts_emulator.errors import bad_request
 
 JSON = dict[str, Any]
 
@@ -80,7 +80,7 @@ def _validate_metadata(metadata: JSON) -> None:
         )
 
 
-def _validate_resources(resources: Any) -> None:
+def _validate_resources(resources: Any, pool_type: str) -> None:
     if not isinstance(resources, list) or not resources:
         raise bad_request("spec.resources must contain at least one resource.")
     seen: set[str] = set()
@@ -99,6 +99,9 @@ def _validate_resources(resources: Any) -> None:
         max_count = resource.get("maxCount", count)
         if not _is_int(max_count) or max_count < count:
             raise bad_request(f"{where}.maxCount must be an integer not smaller than count.")
+        if pool_type == "Dedicate" and max_count != count:
+            # Physical pools cannot grow on their own: real-testing notes in modelarts-api.md section 10.
+            raise bad_request(f"{where}.maxCount must equal count for a Dedicate (physical) pool.")
         for az_index, az in enumerate(resource.get("azs") or []):
             az_where = f"{where}.azs[{az_index}]"
             _object(az, az_where)
@@ -118,7 +121,7 @@ def _validate_spec(spec: JSON) -> None:
         or len(set(scope)) != len(scope)
     ):
         raise bad_request(f"spec.scope must be a non-empty list of distinct values from {', '.join(SCOPES)}.")
-    _validate_resources(spec.get("resources"))
+    _validate_resources(spec.get("resources"), pool_type)
     network = spec.get("network")
     if pool_type == "Dedicate" and network is None:
         raise bad_request("spec.network is required")

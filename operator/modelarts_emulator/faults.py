@@ -17,7 +17,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from modelarts_operator.emulator.errors import bad_request, default_error_code, default_error_msg
+from modelarts_emulator.errors import bad_request, default_error_code, default_error_msg
 
 
 @dataclass

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from modelarts_operator.emulator.auth import Verifier
-from modelarts_operator.emulator.config import EmulatorConfig
-from modelarts_operator.emulator.faults import FaultBook
-from modelarts_operator.emulator.recorder import Recorder
-from modelarts_operator.emulator.world import World
+from modelarts_emulator.auth import Verifier
+from modelarts_emulator.config import EmulatorConfig
+from modelarts_emulator.faults import FaultBook
+from modelarts_emulator.gateway import AccessGate
+from modelarts_emulator.recorder import Recorder
+from modelarts_emulator.world import World
 
 
 @dataclass
@@ -20,6 +21,7 @@ class EmulatorState:
     faults: FaultBook
     recorder: Recorder
     verifier: Verifier
+    gate: AccessGate
 
 
 STATE_KEY = web.AppKey("emulator_state", EmulatorState)

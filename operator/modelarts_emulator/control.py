@@ -13,7 +13,11 @@
 | ``DELETE /_emulator/pools/{name}`` | remove a pool instantly |
 | ``POST /_emulator/pools/{name}/phase`` | ``{"phase": "Abnormal", "message": "..."}``; null phase clears |
 | ``POST /_emulator/pools/{name}/deletion`` | ``{"mode": "fail|stall|normal", "status", "error_code", ...}`` |
-| ``POST /_emulator/reset`` | forget pools, faults and recorded requests |
+| ``POST /_emulator/pools/{name}/creation`` | ``{"mode": "fail", "message": "..."}``: the creation fails now |
+| ``GET /_emulator/gateway`` | ``{"locked": {access key: seconds left}}``: access keys the gateway locked |
+| ``POST /_emulator/reset`` | forget pools, faults, recorded requests and gateway locks |
+
+The control API sees pools the ``/v2`` API does not (hidden by the read-after-create lag, failed creations).
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ from typing import Any
 
 from aiohttp import web
 
-from modelarts_operator.emulator.context import STATE_KEY, EmulatorState
-from modelarts_operator.emulator.errors import ApiError, bad_request
+from modelarts_emulator.context import STATE_KEY, EmulatorState
+from modelarts_emulator.errors import ApiError, bad_request
 
 PREFIX = "/_emulator"
 
@@ -95,7 +99,7 @@ async def list_pools(request: web.Request) -> web.Response:
 
 async def create_pool(request: web.Request) -> web.Response:
     ready = request.query.get("ready", "").lower() in ("1", "true", "yes")
-    return web.json_response(_state(request).world.create(await _body(request), ready=ready))
+    return web.json_response(_state(request).world.create(await _body(request), ready=ready, console=True))
 
 
 async def patch_pool(request: web.Request) -> web.Response:
@@ -131,11 +135,28 @@ async def set_deletion(request: web.Request) -> web.Response:
     return web.json_response(view)
 
 
+async def set_creation(request: web.Request) -> web.Response:
+    body = await _object(request)
+    message = body.get("message")
+    if message is not None and not isinstance(message, str):
+        raise bad_request("message must be a string.")
+    view = _state(request).world.set_creation_mode(request.match_info["name"], str(body.get("mode")), message)
+    return web.json_response(view)
+
+
+async def gateway(request: web.Request) -> web.Response:
+    state = _state(request)
+    now = state.world.clock()
+    locked = {key: round(until - now, 3) for key, until in state.gate.locked(now).items()}
+    return web.json_response({"locked": locked})
+
+
 async def reset(request: web.Request) -> web.Response:
     state = _state(request)
     state.world.reset()
     state.faults.clear()
     state.recorder.clear()
+    state.gate.reset()
     return web.json_response({})
 
 
@@ -154,4 +175,6 @@ def add_routes(app: web.Application) -> None:
     router.add_delete(f"{PREFIX}/pools/{{name}}", remove_pool)
     router.add_post(f"{PREFIX}/pools/{{name}}/phase", force_phase)
     router.add_post(f"{PREFIX}/pools/{{name}}/deletion", set_deletion)
+    router.add_post(f"{PREFIX}/pools/{{name}}/creation", set_creation)
+    router.add_get(f"{PREFIX}/gateway", gateway)
     router.add_post(f"{PREFIX}/reset", reset)

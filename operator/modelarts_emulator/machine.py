@@ -13,7 +13,12 @@ Record keys (all JSON):
 - ``driver``: ``{"gpu"|"npu": {"version", "state": Creating|Upgrading|Running, "until"}}``;
 - ``forcedPhase``, ``message``: set through the control API (``Abnormal``, ``Error``, ...);
 - ``deletion``: ``None`` or ``{"startedAt", "duration", "nodes": {flavor: count}, "stalledSince"}``;
-- ``deletionMode``: ``{"mode": normal|fail|stall, "status", "error_code", "error_msg"}``.
+- ``deletionMode``: ``{"mode": normal|fail|stall, "status", "error_code", "error_msg"}``;
+- ``visibleAt``: before this time GET answers 404 and list leaves the pool out (read-after-create lag);
+- ``creationFailed``: ``None`` or ``{"at", "message"}``: the creation failed; the pool has left GET and is listed
+  only under ``status=failed`` until ``at`` + the retention (3 days).
+
+Older state files lack the last two keys: readers use ``.get``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 
 JSON = dict[str, Any]
 
-NODE_STATES = ("creating", "available", "abnormal", "deleting")
+NODE_STATES = ("creating", "available", "abnormal", "deleting", "creationFailed")
 # status=... filter of the list API: which phases each value selects.
 CREATING_PHASES = frozenset({"Creating", "Waiting"})
 FAILED_PHASES = frozenset({"CreationFailed", "Error"})
@@ -104,6 +109,8 @@ def deletion_progress(deletion: JSON, now: float) -> float:
 def phase(record: JSON, now: float) -> str:
     if record.get("forcedPhase"):
         return str(record["forcedPhase"])
+    if record.get("creationFailed"):
+        return "CreationFailed"
     if record["deletion"]:
         return "Deleting"
     if now < record["readyAt"]:
@@ -114,6 +121,10 @@ def phase(record: JSON, now: float) -> str:
 def _node_counts(record: JSON, now: float) -> dict[str, dict[str, int]]:
     """``{state: {flavor: count}}`` at ``now``, computed from the batches' finish times."""
     counts: dict[str, dict[str, int]] = {state: {} for state in NODE_STATES}
+    if record.get("creationFailed"):
+        for item in record["pool"]["spec"]["resources"]:
+            counts["creationFailed"][item["flavor"]] = item["count"]
+        return counts
     deletion = record["deletion"]
     if deletion:
         # Linear drain: a poller sees the deleting count go down until the pool is gone.
@@ -145,16 +156,42 @@ def _resources_status(record: JSON, now: float) -> JSON:
             entry: JSON = {"flavor": flavor, "count": by_flavor[flavor]}
             if flavor in spec_resources:
                 entry["maxCount"] = spec_resources[flavor].get("maxCount", spec_resources[flavor]["count"])
+                if spec_resources[flavor].get("azs"):
+                    entry["azs"] = split_over_azs(spec_resources[flavor]["azs"], by_flavor[flavor])
             entries.append(entry)
         if entries:
             result[state] = entries
     return result
 
 
+def split_over_azs(azs: list[JSON], count: int) -> list[JSON]:
+    """``count`` nodes spread over the spec's zones: each zone filled up to its own count in order, the rest in
+    the last zone. The real split is the cloud's choice; this one is only deterministic."""
+    result: list[JSON] = []
+    left = count
+    for index, zone in enumerate(azs):
+        take = left if index == len(azs) - 1 else min(left, int(zone["count"]))
+        if take > 0:
+            result.append({"az": zone["az"], "count": take})
+        left -= take
+    return result
+
+
+def shaped(resources: JSON, shape: str) -> JSON:
+    """``object``: a bucket with one entry becomes that entry, the shape Huawei's API reference and SDKs
+    describe; ``list`` (what the cloud answers) leaves them alone."""
+    if shape != "object":
+        return resources
+    return {state: entries[0] if len(entries) == 1 else entries for state, entries in resources.items()}
+
+
 def render_status(record: JSON, now: float) -> JSON:
     status: JSON = {"phase": phase(record, now), "resources": _resources_status(record, now)}
+    failed = record.get("creationFailed")
     if record.get("message"):
         status["message"] = record["message"]
+    elif failed and failed.get("message"):
+        status["message"] = failed["message"]
     scope = []
     for entry in record["scope"]:
         state = entry["state"]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelarts_operator.emulator.errors import bad_request
-from modelarts_operator.emulator.validation import ANNOTATION_BILLING_MODE, LABEL_NAME, LABEL_WORKSPACE
+from modelarts_emulator.errors import bad_request
+from modelarts_emulator.validation import ANNOTATION_BILLING_MODE, LABEL_NAME, LABEL_WORKSPACE
 
 JSON = dict[str, Any]
 

@@ -1,8 +1,9 @@
 """The ``/v2/{project_id}/pools`` routes, and the middleware every ``/v2`` request goes through.
 
-Order for a ``/v2`` request: route → record → fault rules → signature → project check → handler. Faults come
-before authentication on purpose: a test can make the "gateway" throttle or fail any request, signed or not,
-and a fault never depends on the client getting its signature right.
+Order for a ``/v2`` request: route → record → fault rules → gateway (access-key lockout, signature, per-user
+throttling) → project check → handler. Faults come before authentication on purpose: a test can make the
+"gateway" throttle or fail any request, signed or not, and a fault never depends on the client getting its
+signature right.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from modelarts_operator.emulator.context import STATE_KEY, EmulatorState
-from modelarts_operator.emulator.errors import (
+from modelarts_emulator.context import STATE_KEY, EmulatorState
+from modelarts_emulator.errors import (
     CONTENT_TYPE_NOT_SUPPORTED,
     GATEWAY_NO_SUCH_API,
     INTERNAL_ERROR,
@@ -27,8 +28,9 @@ from modelarts_operator.emulator.errors import (
     ApiError,
     bad_request,
 )
-from modelarts_operator.emulator.faults import Fault
-from modelarts_operator.emulator.labels import parse_label_selector
+from modelarts_emulator.faults import Fault
+from modelarts_emulator.labels import parse_label_selector
+from modelarts_emulator.paging import parse_limit
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MERGE_PATCH = "application/merge-patch+json"
@@ -74,6 +76,8 @@ async def list_pools(request: web.Request) -> web.Response:
         workspace_id=query.get("workspaceId", "0"),
         selector=parse_label_selector(query.get("labelSelector")),
         status=status,
+        limit=parse_limit(query.get("limit")),
+        continue_token=query.get("continue") or None,
     )
     return web.json_response(result)
 
@@ -150,12 +154,12 @@ async def _serve_v2(request: web.Request, handler: Handler, request_id: str) -> 
                 if fault.body is None:
                     entry["error_code"] = fault.error_body()["error_code"]
                 return _finish(entry, injected)
-        entry["access_key"] = state.verifier.authenticate(
+        entry["access_key"] = state.gate.admit(
             method=request.method,
             raw_path=raw_path,
             headers=request.headers,
             body=body,
-            now=datetime.fromtimestamp(state.world.clock(), UTC),
+            now=state.world.clock(),
         )
         project_id = request.match_info.get("project_id")
         if project_id is not None and project_id != state.config.project_id:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelarts_operator.emulator.errors import bad_request
+from modelarts_emulator.errors import bad_request
 
 Term = tuple[str, str, str | None]
 

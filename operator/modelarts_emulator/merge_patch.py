@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
+def apply_merge_patch(target: Any, patch: Any) -> Any:
     """A new document: ``target`` with ``patch`` applied (neither argument is modified)."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
@@ -15,5 +15,5 @@ def merge_patch(target: Any, patch: Any) -> Any:
         if value is None:
             result.pop(key, None)
         else:
-            result[key] = merge_patch(result.get(key), value)
+            result[key] = apply_merge_patch(result.get(key), value)
     return result

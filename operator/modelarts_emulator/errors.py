@@ -8,13 +8,21 @@ CONTENT_TYPE_NOT_SUPPORTED = "ModelArts.50004100"
 POOL_ALREADY_EXISTS = "ModelArts.50015000"
 POOL_NOT_FOUND = "ModelArts.50015001"
 INTERNAL_ERROR = "ModelArts.50005000"
-# API gateway codes (the gateway in front of ModelArts answers these before ModelArts sees the request).
+# API gateway codes (the gateway in front of ModelArts answers these before ModelArts sees the request); codes and
+# messages from Huawei's API request signing guide and APIG error code table (modelarts-api.md section 10).
 GATEWAY_AUTH_FAILED = "APIGW.0301"
 GATEWAY_NO_SUCH_API = "APIGW.0101"
-GATEWAY_THROTTLED = "APIG.0308"
+GATEWAY_THROTTLED = "APIGW.0308"
+GATEWAY_AUTH_PREFIX = "Incorrect IAM authentication information: "
+GATEWAY_LOCKED_MSG = GATEWAY_AUTH_PREFIX + "AK access failed to reach the limit,forbidden."
 # Emulator choices where no public source names a code (documented in the README).
 PROJECT_MISMATCH = "ModelArts.0203"
 DELETION_REFUSED = "ModelArts.50015002"
+PREPAID_DELETE_MSG = (
+    "The pool is billed yearly/monthly and cannot be deleted with this API: "
+    "unsubscribe it in the Billing Center (Orders > Unsubscriptions)."
+)
+BEING_DELETED_MSG = "The pool is being deleted."
 
 
 class ApiError(Exception):
@@ -35,6 +43,16 @@ def pool_not_found() -> ApiError:
     return ApiError(404, POOL_NOT_FOUND, "pool not found")
 
 
+def throttled_msg(limit: int) -> str:
+    """The gateway's words for a user over its per-minute limit."""
+    return f"The throttling threshold has been reached: policy user over ratelimit,limit:{limit},time:1 minute"
+
+
+def unknown_access_key_msg(access_key: str) -> str:
+    """The gateway echoes the access key ID it could not find (never a secret key): redaction must cope."""
+    return f"{GATEWAY_AUTH_PREFIX}Get secretKey failed,ak:{access_key},err:ak not exist"
+
+
 def default_error_code(status: int) -> str:
     """The code a fault answers with when the test did not choose one."""
     if status == 429:
@@ -50,9 +68,9 @@ def default_error_code(status: int) -> str:
 
 def default_error_msg(status: int) -> str:
     if status == 429:
-        return "The throttling threshold has been reached: policy user over ratelimit,limit:100,time:1 minute"
+        return throttled_msg(100)
     if status == 401:
-        return "Incorrect IAM authentication information"
+        return GATEWAY_AUTH_PREFIX + "verify aksk signature fail"
     if status == 404:
         return "pool not found"
     if status >= 500:

@@ -15,19 +15,20 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from modelarts_operator.emulator import api, control, state_file
-from modelarts_operator.emulator.auth import Verifier
-from modelarts_operator.emulator.config import EmulatorConfig
-from modelarts_operator.emulator.context import STATE_KEY, EmulatorState
-from modelarts_operator.emulator.faults import FaultBook
-from modelarts_operator.emulator.recorder import Recorder
-from modelarts_operator.emulator.world import Clock, World
+from modelarts_emulator import api, control, state_file
+from modelarts_emulator.auth import Verifier
+from modelarts_emulator.config import EmulatorConfig
+from modelarts_emulator.context import STATE_KEY, EmulatorState
+from modelarts_emulator.faults import FaultBook
+from modelarts_emulator.gateway import AccessGate
+from modelarts_emulator.recorder import Recorder
+from modelarts_emulator.world import Clock, World
 
 logger = logging.getLogger(__name__)
 
 
 def build_state(config: EmulatorConfig, clock: Clock = time.time) -> EmulatorState:
-    world = World(project_id=config.project_id, timings=config.timings, clock=clock)
+    world = World(project_id=config.project_id, timings=config.timings, behaviour=config.behaviour, clock=clock)
     if config.state_file is not None:
         saved = state_file.load(config.state_file)
         if saved is not None:
@@ -45,6 +46,7 @@ def build_state(config: EmulatorConfig, clock: Clock = time.time) -> EmulatorSta
         faults=FaultBook(),
         recorder=Recorder(config.max_recorded_requests),
         verifier=verifier,
+        gate=AccessGate(verifier, config.gateway),
     )
 
 

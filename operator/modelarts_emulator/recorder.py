@@ -6,7 +6,7 @@ import re
 from collections import deque
 from typing import Any
 
-from modelarts_operator.emulator.errors import bad_request
+from modelarts_emulator.errors import bad_request
 
 
 class Recorder:

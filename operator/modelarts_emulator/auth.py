@@ -3,8 +3,10 @@
 The canonical request is rebuilt from the path as received, the received query pairs, the headers the client
 listed in ``SignedHeaders`` and the body's SHA-256 (or the literal ``UNSIGNED-PAYLOAD`` when the client
 declared it with ``X-Sdk-Content-Sha256``, as Huawei's Python SDK does for non-JSON bodies), with the
-project's own ``signer`` module. Failures answer 401 ``APIGW.0301`` "Incorrect IAM authentication information:
-...", the gateway's code; the message says which check failed but never echoes a key or a signature.
+emulator's own ``signature`` module (deliberately not the operator's signer; its docstring says why).
+Failures answer 401 ``APIGW.0301`` "Incorrect IAM authentication information: ...", the gateway's code; the
+message says which check failed. Like the gateway, an unknown access key ID is echoed back ("Get secretKey
+failed,ak:<AK>,err:ak not exist"); a secret key or a signature never is. Lockout and throttling: ``gateway.py``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl
 
-from modelarts_operator.emulator.errors import GATEWAY_AUTH_FAILED, ApiError
-from modelarts_operator.modelarts import signer
+from modelarts_emulator import signature
+from modelarts_emulator.errors import GATEWAY_AUTH_FAILED, GATEWAY_AUTH_PREFIX, ApiError, unknown_access_key_msg
 
 REQUIRED_SIGNED_HEADERS = ("host", "x-sdk-date")
 
@@ -36,7 +38,7 @@ class Verifier:
             return self._token(headers["X-Auth-Token"])
         if authorization is None:
             raise _denied("no Authorization header")
-        parsed = signer.parse_authorization(authorization)
+        parsed = signature.parse_authorization(authorization)
         if parsed is None:
             raise _denied("the Authorization header is not SDK-HMAC-SHA256")
         signed = parsed.signed_headers
@@ -51,22 +53,20 @@ class Verifier:
         if absent:
             raise _denied(f"signed header {absent[0]} is missing from the request")
         try:
-            sdk_date = signer.parse_sdk_date(headers[signer.HEADER_SDK_DATE])
+            sdk_date = signature.parse_sdk_date(headers[signature.HEADER_SDK_DATE])
         except ValueError:
             raise _denied("X-Sdk-Date is not in the format YYYYMMDDTHHMMSSZ") from None
         if abs((now - sdk_date).total_seconds()) > self.max_clock_skew_seconds:
             raise _denied("the request time (X-Sdk-Date) differs from the server time by more than 15 minutes")
         secret_key = self.credentials.get(parsed.access_key)
         if secret_key is None:
-            raise _denied("the access key does not exist")
+            raise ApiError(401, GATEWAY_AUTH_FAILED, unknown_access_key_msg(parsed.access_key))
         path, _, query = raw_path.partition("?")
         pairs = parse_qsl(query, keep_blank_values=True)
         signed_values = {name: headers[name] for name in signed}
         for payload_hash in _payload_hashes(headers, body):
-            canonical = signer.canonical_request(method, path, pairs, signed_values, signed, payload_hash)
-            expected = signer.compute_signature(
-                secret_key, signer.string_to_sign(canonical, headers[signer.HEADER_SDK_DATE])
-            )
+            canonical = signature.canonical_request(method, path, pairs, signed_values, signed, payload_hash)
+            expected = signature.signature(secret_key, canonical, headers[signature.HEADER_SDK_DATE])
             if hmac.compare_digest(expected, parsed.signature):
                 return parsed.access_key
         raise _denied("verify aksk signature fail")
@@ -83,10 +83,10 @@ def _payload_hashes(headers: Mapping[str, str], body: bytes) -> list[str]:
     ``X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD`` means the literal was signed; Huawei's Python SDK still
     signs the empty-body hash when there is no body, so both are accepted then.
     """
-    if headers.get(signer.HEADER_CONTENT_SHA256) == signer.UNSIGNED_PAYLOAD:
-        return [signer.UNSIGNED_PAYLOAD] + ([signer.EMPTY_PAYLOAD_SHA256] if not body else [])
-    return [signer.payload_sha256(body)]
+    if headers.get(signature.HEADER_CONTENT_SHA256) == signature.UNSIGNED_PAYLOAD:
+        return [signature.UNSIGNED_PAYLOAD] + ([signature.EMPTY_PAYLOAD_SHA256] if not body else [])
+    return [signature.payload_sha256(body)]
 
 
 def _denied(reason: str) -> ApiError:
-    return ApiError(401, GATEWAY_AUTH_FAILED, f"Incorrect IAM authentication information: {reason}")
+    return ApiError(401, GATEWAY_AUTH_FAILED, GATEWAY_AUTH_PREFIX + reason)
