@@ -106,6 +106,11 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         except httpx.HTTPError as exc:
             exchange.error = f"{type(exc).__name__}: {exc}"
             raise
+        exchange.status = response.status_code
+        exchange.content_type = response.headers.get("Content-Type")
+        if response.is_stream_consumed:  # built in memory (a test's MockTransport): already whole and decoded
+            exchange.body = response.content
+            return response
         # At most one byte more than the client accepts: enough for it to refuse an oversized answer itself.
         raw = bytearray()
         try:
@@ -116,8 +121,6 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         finally:
             await response.aclose()
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-        exchange.status = response.status_code
-        exchange.content_type = response.headers.get("Content-Type")
         exchange.body = _decode(bytes(raw), encoding, self._max)
         return httpx.Response(response.status_code, headers=response.headers, stream=httpx.ByteStream(bytes(raw)),
                               request=request, extensions=response.extensions)
