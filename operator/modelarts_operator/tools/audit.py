@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import httpx
 from pydantic import ValidationError
@@ -70,7 +71,7 @@ class AuditReport:
 
 
 def _accounts(projects: list[dict[str, object]], settings: OperatorSettings, report: AuditReport,
-              project_ids: dict[str, str]) -> list[Account]:
+              project_ids: dict[str, str], only: tuple[str, ...]) -> list[Account]:
     policy = EndpointPolicy(settings.allowed_endpoints)
     accounts: dict[tuple[str, str], Account] = {}
 
@@ -89,6 +90,8 @@ def _accounts(projects: list[dict[str, object]], settings: OperatorSettings, rep
     for body in projects:
         metadata = body.get("metadata")
         name = str(metadata.get("name", "")) if isinstance(metadata, dict) else ""
+        if only and name not in only:
+            continue
         try:
             spec = ModelArtsProjectSpec.model_validate(body.get("spec") or {})
         except ValidationError:
@@ -99,7 +102,9 @@ def _accounts(projects: list[dict[str, object]], settings: OperatorSettings, rep
         add(spec.endpoint or default_endpoint(spec.region), spec.project_id,
             CredentialsRef(CredentialsKind.PROJECT_SECRET, secret.namespace, secret.name), f"ModelArtsProject {name}")
     raw_default = settings.endpoint or (default_endpoint(settings.region) if settings.region else None)
-    if settings.project_id and settings.access_key and settings.secret_key is not None and raw_default:
+    for name in sorted(set(only) - set(project_ids)):
+        report.errors.append(f"ModelArtsProject {name} does not exist")
+    if not only and settings.project_id and settings.access_key and settings.secret_key is not None and raw_default:
         add(raw_default, settings.project_id, CredentialsRef(CredentialsKind.OPERATOR_DEFAULTS), DEFAULTS_LABEL)
     return list(accounts.values())
 
@@ -138,22 +143,39 @@ async def _list_account(account: Account, workspaces: set[str], store: Credentia
     account.pools = len(pools)
 
 
+def _objects(bodies: list[dict[str, Any]], project_ids: dict[str, str], report: AuditReport) -> list[PoolObject]:
+    objects = []
+    for body in bodies:
+        try:
+            objects.append(PoolObject.from_body(body, project_ids))
+        except ValidationError:
+            metadata = body.get("metadata") or {}
+            report.errors.append(f"ModelArtsPool {metadata.get('namespace')}/{metadata.get('name')}: its status "
+                                 "cannot be read")
+    return objects
+
+
 async def run_audit(kube: KubeApi, settings: OperatorSettings, http: httpx.AsyncClient, *, now: datetime,
-                    stuck_after_seconds: float, workspaces: tuple[str, ...] = (),
+                    stuck_after_seconds: float, workspaces: tuple[str, ...] = (), projects: tuple[str, ...] = (),
                     retry: RetryPolicy | None = None) -> AuditReport:
+    """The audit; ``projects``: only these ModelArtsProjects and their objects (default: every project, and the
+    operator's own when configured)."""
     report = AuditReport()
     try:
         try:
-            projects = await kube.list_objects(names.PROJECT_PLURAL)
+            project_bodies = await kube.list_objects(names.PROJECT_PLURAL)
         except ObjectGone:
-            projects = []  # the ModelArtsProject CRD is not installed: only the operator's defaults to audit
+            project_bodies = []  # the ModelArtsProject CRD is not installed: only the operator's defaults to audit
         bodies = await kube.list_objects(names.PLURAL)
     except KubeError as exc:
         report.errors.append(f"the cluster could not be read: {exc}")
         return report
     project_ids: dict[str, str] = {}
-    report.accounts = _accounts(projects, settings, report, project_ids)
-    report.objects = [PoolObject.from_body(body, project_ids) for body in bodies]
+    report.accounts = _accounts(project_bodies, settings, report, project_ids, projects)
+    report.objects = _objects(bodies, project_ids, report)
+    if projects:
+        audited = {account.project_id for account in report.accounts}
+        report.objects = [obj for obj in report.objects if obj.project in projects or obj.project_id in audited]
     store = CredentialStore(kube, settings)
     inventory = Inventory()
     for account in report.accounts:

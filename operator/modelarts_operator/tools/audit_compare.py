@@ -21,6 +21,7 @@ from typing import Any
 
 from modelarts_operator.modelarts.models import Pool
 from modelarts_operator.reconcile.view import parse_timestamp
+from modelarts_operator.resource.status import ModelArtsPoolStatus
 
 
 class FindingKind(StrEnum):
@@ -72,21 +73,22 @@ class PoolObject:
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any], project_ids: Mapping[str, str]) -> PoolObject:
-        """From the object as the API server returns it; ``project_ids``: ModelArtsProject name → project id."""
+        """From the object as the API server returns it; ``project_ids``: ModelArtsProject name → project id.
+        Its status is read with the operator's own status model (``ValidationError`` if it cannot be)."""
         metadata = body.get("metadata") or {}
         spec = body.get("spec") or {}
-        status = body.get("status") or {}
-        project = status.get("project") or (spec.get("projectRef") or {}).get("name")
-        project_id = status.get("projectId") or (project_ids.get(project) if project else None)
-        deletion = status.get("deletion") or {}
+        status = ModelArtsPoolStatus.model_validate(body.get("status") or {})
+        project_ref = spec.get("projectRef")
+        project = status.project or (project_ref.get("name") if isinstance(project_ref, dict) else None)
+        project_id = status.project_id or (project_ids.get(project) if project else None)
         return cls(
             namespace=str(metadata.get("namespace", "")), name=str(metadata.get("name", "")),
-            pool_name=status.get("poolName") or None, project_id=project_id or None, project=project or None,
+            pool_name=status.pool_name or None, project_id=project_id or None, project=project or None,
             display_name=str(spec.get("displayName") or metadata.get("name", "")),
             workspace_id=spec.get("workspaceId"),
             created=parse_timestamp(metadata.get("creationTimestamp")),
             deleting_since=parse_timestamp(metadata.get("deletionTimestamp")),
-            phase=status.get("phase"), last_error=deletion.get("lastError"),
+            phase=status.phase, last_error=status.deletion.last_error if status.deletion else None,
         )
 
 

@@ -49,6 +49,9 @@ def configure_audit(parser: argparse.ArgumentParser) -> None:
                         help="an object deleted longer ago than this is reported as stuck (default 600)")
     parser.add_argument("--workspace-id", action="append", default=[],
                         help='also list this workspace (repeatable; "0" and the objects\' workspaces always are)')
+    parser.add_argument("--project", action="append", default=[], metavar="NAME",
+                        help="audit only this ModelArtsProject and its objects (repeatable; default: every project, "
+                        "and the operator's own when configured)")
     parser.add_argument("-o", "--output", choices=OUTPUTS, default="table")
 
 
@@ -179,7 +182,7 @@ def run_audit(args: argparse.Namespace) -> int:
         try:
             return await audit.run_audit(kube, settings, http, now=datetime.now(UTC),
                                          stuck_after_seconds=args.stuck_after,
-                                         workspaces=tuple(args.workspace_id))
+                                         workspaces=tuple(args.workspace_id), projects=tuple(args.project))
         finally:
             await http.aclose()
             await kube.aclose()
