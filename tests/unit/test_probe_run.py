@@ -58,6 +58,15 @@ async def test_a_connection_that_fails_is_unreachable() -> None:
     assert result.exit_code == 2 and "ConnectError" in (result.unreachable or "")
 
 
+async def test_something_that_is_not_modelarts_is_unreachable() -> None:
+    cloud = FakeCloud([pool()])
+    cloud.override = lambda request: httpx.Response(404, content=b"<html>Not Found</html>",
+                                                    headers={"Content-Type": "text/html"})
+    result = await probe(cloud)
+    assert result.exit_code == 2 and "not ModelArts JSON" in (result.unreachable or "")
+    assert len(cloud.requests) == 1
+
+
 async def test_a_list_the_operator_cannot_read_is_a_difference_and_the_pools_are_still_read() -> None:
     broken = pool("b-pool")
     del broken["spec"]
