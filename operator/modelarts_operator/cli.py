@@ -10,6 +10,7 @@ from collections.abc import Sequence
 def build_parser() -> argparse.ArgumentParser:
     # Subcommand modules are imported lazily inside their functions, so `crd` does not pay for kopf's import.
     from modelarts_emulator import cli as emulator_cli
+    from modelarts_operator.tools import cli as tools_cli
 
     parser = argparse.ArgumentParser(prog="modelarts-operator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -25,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     crd = commands.add_parser("crd", help="print the generated CustomResourceDefinitions as YAML")
     crd.add_argument("--kind", default="all",
                      help="pool, project or all (default: all, as one multi-document YAML stream)")
+
+    tools_cli.configure_probe(commands.add_parser("probe", help="read-only check of a ModelArts account's answers"))
+    tools_cli.configure_audit(commands.add_parser("audit", help="read-only report: cloud pools versus cluster objects"))
     return parser
 
 
@@ -40,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         kinds = crd.KINDS if args.kind == "all" else (crd.kind_named(args.kind),)
         sys.stdout.write("---\n".join(crd.render_yaml(kind) for kind in kinds))
         return 0
+    if args.command in ("probe", "audit"):
+        from modelarts_operator.tools import cli as tools_cli
+
+        return tools_cli.run_probe(args) if args.command == "probe" else tools_cli.run_audit(args)
     from modelarts_operator.controller.runner import run
 
     return run(args)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import kopf
@@ -181,6 +181,19 @@ class KubeApi:
 
     async def get_object(self, namespace: str, name: str) -> dict[str, Any]:
         return await self._request("GET", self._object_path(namespace, name))
+
+    async def list_objects(self, plural: str = names.PLURAL, *, page_size: int = 500) -> list[dict[str, Any]]:
+        """Every object of one of our kinds, in all namespaces (or cluster-scoped), read page by page."""
+        path = f"/apis/{names.GROUP}/{names.VERSION}/{plural}"
+        items: list[dict[str, Any]] = []
+        params = {"limit": str(page_size)}
+        while True:
+            page = await self._request("GET", f"{path}?{urlencode(params)}")
+            items += [item for item in page.get("items") or [] if isinstance(item, dict)]
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+            params = {"limit": str(page_size), "continue": str(token)}
 
     async def post_event(self, event: Mapping[str, Any]) -> None:
         namespace = str(event["metadata"]["namespace"])
