@@ -203,3 +203,15 @@ def act_as_kubelet_for_guard(kubectl: Kubectl, sa: Kubectl, release: Release, pr
 FORBIDDEN = re.compile(
     r"APIForbiddenError|HTTP 403\b|status=403\b|'code': 403\b|is forbidden: User|Failed to post an event"
 )
+
+
+def project(name: str, *, serves: str, secret_namespace: str, endpoint: str, project_id: str,
+            adoption: str = "Forbidden") -> dict[str, Any]:
+    """A ModelArtsProject serving one namespace (by the name label the API server puts on every namespace), with
+    its credentials Secret ``modelarts-credentials`` in ``secret_namespace``."""
+    return {"apiVersion": "modelarts.operator.dev/v1alpha1", "kind": "ModelArtsProject",
+            "metadata": {"name": name},
+            "spec": {"projectId": project_id, "region": "cn-north-4", "endpoint": endpoint, "adoption": adoption,
+                     "credentialsSecretRef": {"namespace": secret_namespace, "name": "modelarts-credentials"},
+                     "namespaceSelector": {"matchExpressions": [
+                         {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [serves]}]}}}

@@ -229,6 +229,9 @@ def test_operator_from_the_image_creates_and_deletes_a_pool(
         "--set", f"modelarts.endpoint={emulator.url}", "--set", f"modelarts.projectId={emulator.project_id}",
         "--set", "modelarts.region=cn-north-4", "--set-json", "polling.transitionSeconds=0.5",
         "--set", "credentials.existingSecret=modelarts-credentials",
+        # The operator's own credentials serve the watched namespace, and the emulator's loopback endpoint is allowed.
+        "--set", f"tenancy.defaultCredentialsNamespaces={{{watched}}}",
+        "--set", "tenancy.allowedEndpoints={http://127.0.0.1:*}",
         # Host network: the pod's ports are the host's, so free ones, and loopback only.
         "--set", f"health.port={health_port}", "--set", f"metrics.port={metrics_port}",
         "--set-json", 'extraEnv=[{"name": "MODELARTS_HEALTH_ADDRESS", "value": "127.0.0.1"}]',
@@ -283,7 +286,7 @@ def test_operator_from_the_image_creates_and_deletes_a_pool(
         assert "Read-only file system" in podman("exec", name, "touch", "/x", check=False).stderr
         podman("exec", name, "touch", "/tmp/x")  # the emptyDir
 
-        kubectl.apply(pool("image-e2e", watched, credentialsSecretRef={"name": "modelarts-credentials"}))
+        kubectl.apply(pool("image-e2e", watched))
 
         def ready() -> dict[str, Any] | None:
             healthy_and_permitted()

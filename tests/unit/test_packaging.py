@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from modelarts_operator.resource import crd, names
+from modelarts_operator.resource.project import ModelArtsProjectSpec
 from modelarts_operator.resource.spec import ModelArtsPoolSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,10 +109,15 @@ def test_examples_cover_the_documented_cases() -> None:
     pools = {n: d["spec"] for n, d in load_examples().items() if d["kind"] == names.KIND}
     assert pools["pool.yaml"]["type"] == "Logical"
     assert pools["pool.yaml"]["resources"][0]["flavor"].startswith("modelarts.vm.cpu.")
-    assert pools["pool.yaml"]["credentialsSecretRef"]["name"] == "modelarts-credentials"
+    # Tenants name neither credentials nor a project: the ModelArtsProject serving their namespace does.
+    assert "credentialsSecretRef" not in pools["pool.yaml"] and "projectId" not in pools["pool.yaml"]
     assert pools["dedicated-pool.yaml"]["type"] == "Dedicate" and "network" in pools["dedicated-pool.yaml"]
     assert "driver" in pools["dedicated-pool.yaml"]
-    assert "poolName" in pools["adopt.yaml"]
+    assert "poolName" in pools["adopt.yaml"] and pools["adopt.yaml"]["managementPolicy"] == "ObserveOnly"
+    project = load_examples()["project.yaml"]
+    assert project["kind"] == names.PROJECT_KIND
+    assert ModelArtsProjectSpec.model_validate(project["spec"]).credentials_secret_ref.name == (
+        load_examples()["credentials-secret.yaml"]["metadata"]["name"])
 
 
 def test_argocd_registration_is_documented_with_the_real_key() -> None:

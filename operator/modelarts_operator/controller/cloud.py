@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from modelarts_operator.controller.kube import KubeApi, ObjectGone
+from modelarts_operator.controller.kube import KubeApi, KubeError, ObjectGone
 from modelarts_operator.limiter import LimiterRegistry, before_request_hook, throttle_observer
 from modelarts_operator.metrics import Metrics
 from modelarts_operator.modelarts.auth import AkSkAuth, Credentials
@@ -111,6 +111,13 @@ class CredentialStore:
             secret = await self._kube.read_secret(namespace, name)
         except ObjectGone:
             raise ConfigurationError(f"{where} does not exist") from None
+        except KubeError as exc:
+            if exc.status_code != 403:
+                raise
+            raise ConfigurationError(
+                f"the operator may not read {where}: a project's Secret must be in one of the namespaces the "
+                "platform allows (Helm value tenancy.projectSecretNamespaces)" if not tenant else
+                f"the operator may not read {where} (tenant Secrets need Helm value tenancy.tenantSecrets)") from None
         if tenant and secret.labels.get(LABEL_CREDENTIALS) != "true":
             raise ConfigurationError(
                 f"{where} is not labelled {LABEL_CREDENTIALS}=true; only Secrets marked for the operator are used")

@@ -107,13 +107,19 @@ watches. Keep in step with the operator's API calls: the e2e test runs the opera
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]
-{{- if .Values.rbac.readCredentialsSecrets }}
-# The Secret named in spec.credentialsSecretRef, read by name: "get" only, never "list" or "watch".
+{{- if .Values.tenancy.tenantSecrets }}
+# The team's own Secret named in spec.credentialsSecretRef (tenancy.tenantSecrets), read by name: "get" only,
+# never "list" or "watch"; the operator uses it only if it is labelled modelarts.operator.dev/credentials=true.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
-  {{- with .Values.rbac.credentialsSecretNames }}
+  {{- with .Values.tenancy.tenantSecretNames }}
   resourceNames: {{ toJson . }}
   {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* The namespaces holding ModelArtsProjects' Secrets (default: the release namespace). */}}
+{{- define "modelarts-operator.projectSecretNamespaces" -}}
+{{- if .Values.tenancy.projectSecretNamespaces }}{{ toJson .Values.tenancy.projectSecretNamespaces }}{{ else }}{{ list .Release.Namespace | toJson }}{{ end }}
 {{- end }}
