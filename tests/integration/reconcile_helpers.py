@@ -18,7 +18,6 @@ from modelarts_operator.reconcile import recovery
 from modelarts_operator.reconcile.binding import Binding, CredentialsKind, CredentialsRef
 from modelarts_operator.reconcile.timing import Timing
 from modelarts_operator.reconcile.view import (
-    ANNOTATION_CREATE_REQUESTED_AT,
     DisplayNameClaim,
     PoolObject,
     Sighting,
@@ -39,9 +38,6 @@ class RecordingSink:
         self.annotations: dict[str, str] = {}
         self.events: list[tuple[bool, str, str]] = []
         self.status_writes = 0
-
-    async def record_create_intent(self, when: str) -> None:
-        self.annotations[ANNOTATION_CREATE_REQUESTED_AT] = when
 
     async def write_status(self, status: ModelArtsPoolStatus) -> None:
         patch = diff_merge_patch(self.status, status_wire(status))

@@ -22,7 +22,7 @@ from modelarts_operator.reconcile.binding import Binding
 from modelarts_operator.reconcile.deletion import DeletePool, PoolDeletion, Release, decide
 from modelarts_operator.reconcile.sync import PoolSync
 from modelarts_operator.reconcile.timing import Timing
-from modelarts_operator.reconcile.view import ANNOTATION_CREATE_REQUESTED_AT, DisplayNameClaim
+from modelarts_operator.reconcile.view import DisplayNameClaim
 from modelarts_operator.resource.status import ModelArtsPoolStatus
 
 
@@ -69,7 +69,7 @@ async def test_create_records_pool_then_mirrors_until_running(client: ModelArtsC
                                                               control: AsyncControlClient) -> None:
     sink = RecordingSink()
     await sync(client, sink)
-    assert ANNOTATION_CREATE_REQUESTED_AT in sink.annotations, "intent must be recorded before the POST"
+    assert "createRequestedAt" in sink.status, "intent must be recorded before the POST"
     pool_name = sink.status["poolName"]
     assert pool_name and "Created" in sink.reasons()
     await sync_until(client, sink, lambda s: s.get("phase") == "Running" and s["nodes"]["available"] == 2)
@@ -95,7 +95,9 @@ async def test_crash_after_post_recovers_instead_of_creating_twice(client: Model
     sink = RecordingSink()
     await sync(client, sink)
     pool_name = sink.status["poolName"]
-    sink.status = {}  # the status write was lost (crash between POST and the write, or a status wipe)
+    # The write after POST was lost (a crash between POST and the write): only the intent, written before the
+    # POST, is left.
+    sink.status = {"createRequestedAt": sink.status["createRequestedAt"]}
     await sync(client, sink)
     assert sink.status["poolName"] == pool_name
     assert "Recovered" in sink.reasons()
@@ -272,7 +274,7 @@ def test_retain_and_never_created_release_without_the_cloud() -> None:
     assert isinstance(decision, Release) and decision.retained and "retained" in decision.message
     assert decision.event_reason == "Retained"
     assert decide(make_object(sink), BINDING) == Release("no pool was created for this object")
-    sink.annotations[ANNOTATION_CREATE_REQUESTED_AT] = "2026-01-01T00:00:00Z"
+    sink.status["createRequestedAt"] = "2026-01-01T00:00:00Z"
     assert decide(make_object(sink), BINDING) == DeletePool(), "a create may have reached ModelArts"
 
 
@@ -320,7 +322,8 @@ async def test_deleting_before_the_pool_was_recorded_finds_it_but_never_another_
     sink = RecordingSink()
     await sync(client, sink)
     pool_name = sink.status["poolName"]
-    sink.status = {}  # crash after POST, before the status write: only the intent annotation is left
+    # Crash after POST, before the status write: only the intent (written before the POST) is left.
+    sink.status = {"createRequestedAt": sink.status["createRequestedAt"]}
     # Another object already manages that pool: the deletion must not touch it.
     claimed = StaticClaims(pools={pool_name: {"other/owner"}})
     step = await deletion(client, sink, claimed).step()

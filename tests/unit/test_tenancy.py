@@ -3,6 +3,7 @@ before every PATCH and DELETE — each attack of the security review tried again
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from modelarts_operator.reconcile.binding import (
     resolve,
 )
 from modelarts_operator.reconcile.endpoints import DEFAULT_ALLOWED_ENDPOINTS, EndpointPolicy, EndpointRefused
-from modelarts_operator.reconcile.view import ANNOTATION_CREATE_REQUESTED_AT, DisplayNameClaim, PoolObject
+from modelarts_operator.reconcile.view import DisplayNameClaim, PoolObject
 from modelarts_operator.resource.project import Adoption, ModelArtsProjectSpec
 from modelarts_operator.resource.spec import ModelArtsPoolSpec
 from modelarts_operator.resource.status import ModelArtsPoolStatus
@@ -241,9 +242,12 @@ def test_adopted_pools_need_full_policy_and_a_project_that_allows_it() -> None:
     assert ownership.refusal(watching, old, Claims(), BOUND, action="update") is not None
 
 
-def test_a_backdated_create_intent_is_never_earlier_than_the_object() -> None:
-    backdated = obj(annotations={ANNOTATION_CREATE_REQUESTED_AT: "2000-01-01T00:00:00Z"})
-    assert backdated.create_requested_at == CREATED
-    later = obj(annotations={ANNOTATION_CREATE_REQUESTED_AT: "2026-11-29T12:05:00Z"})
+def test_the_create_intent_comes_from_status_and_is_never_earlier_than_the_object() -> None:
+    # An annotation a tenant writes means nothing (the intent used to live there).
+    assert obj(annotations={"modelarts.operator.dev/create-requested-at": "2000-01-01T00:00:00Z"}
+               ).create_requested_at is None
+    forged = replace(obj(), status=ModelArtsPoolStatus(create_requested_at="2000-01-01T00:00:00Z"))
+    assert forged.create_requested_at == CREATED, "even a forged status is floored at the object's creation"
+    later = replace(obj(), status=ModelArtsPoolStatus(create_requested_at="2026-11-29T12:05:00Z"))
     assert later.create_requested_at == CREATED + timedelta(minutes=5)
     assert obj().create_requested_at is None

@@ -158,11 +158,6 @@ class KubeApi:
         return await self._request("PATCH", self._object_path(namespace, name, plural) + "/status",
                                    json_body={"status": patch})
 
-    async def patch_annotations(self, namespace: str, name: str,
-                                annotations: Mapping[str, str | None]) -> dict[str, Any]:
-        return await self._request("PATCH", self._object_path(namespace, name),
-                                   json_body={"metadata": {"annotations": dict(annotations)}})
-
     async def set_finalizers(self, namespace: str, name: str, current: list[str], wanted: list[str],
                              resource_version: str) -> dict[str, Any]:
         """Replace ``metadata.finalizers`` only if the object is still at ``resource_version`` (else

@@ -9,7 +9,6 @@ from typing import Any
 from modelarts_operator.controller.events import EventPoster
 from modelarts_operator.controller.kube import KubeApi
 from modelarts_operator.controller.status_patch import diff_merge_patch
-from modelarts_operator.reconcile.view import ANNOTATION_CREATE_REQUESTED_AT
 from modelarts_operator.resource.status import ModelArtsPoolStatus
 
 logger = logging.getLogger(__name__)
@@ -21,7 +20,7 @@ def status_wire(status: ModelArtsPoolStatus) -> dict[str, Any]:
 
 
 class KubeSink:
-    """Writes one object's status (only what changed), its create intent and its Events.
+    """Writes one object's status (only what changed) and its Events.
 
     ``current`` gives the freshest body the worker knows and ``written`` is told about every object the API
     server answers a write with, so the next diff is made against what is really stored.
@@ -44,10 +43,6 @@ class KubeSink:
             return
         namespace, name = self._where()
         self._written(await self._kube.patch_status(namespace, name, patch))
-
-    async def record_create_intent(self, when: str) -> None:
-        namespace, name = self._where()
-        self._written(await self._kube.patch_annotations(namespace, name, {ANNOTATION_CREATE_REQUESTED_AT: when}))
 
     def event(self, warning: bool, reason: str, message: str) -> None:
         metadata = self._current().get("metadata") or {}

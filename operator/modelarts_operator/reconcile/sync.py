@@ -1,6 +1,6 @@
 """One reconcile pass of a live ModelArtsPool: create or adopt its pool, mirror it, apply spec changes and drift.
 
-Creation never leaks nor duplicates a pool: the moment of the first create is annotated on the object before
+Creation never leaks nor duplicates a pool: the moment of the first create is recorded in ``status`` before
 ``POST``, and every later attempt (after a crash, a timeout or a 409) first looks for a pool with the display
 name created since then, so an unanswered ``POST`` is recovered instead of repeated.
 
@@ -141,8 +141,10 @@ class PoolSync:
             if recovered is not None:
                 return await self._record_created(recovered, recovered_after_restart=True)
         else:
+            # Recorded before the POST, so that after a crash the pool it makes is recognised, not made again.
             intent = self._now
-            await self._sink.record_create_intent(timestamp(intent))
+            self._status.create_requested_at = timestamp(intent)
+            await self._write()
         try:
             pool = await self._client.create_pool(desired.create_body(obj.spec, obj.name))
         except errors.PoolAlreadyExists:
@@ -197,6 +199,11 @@ class PoolSync:
     async def _observe(self, pool: Pool) -> SyncResult:
         obj = self._obj
         assert pool.name is not None
+        if obj.spec.pool_name is None and not ownership.created_for(obj, pool):
+            # status.poolName names a pool this object did not create (a forged status): neither change it nor
+            # show another team's pool in this object's status.
+            return await self._refuse(
+                c.SYNCED_NOT_OWNED, f"pool {pool.name} was not created for this object; it is left untouched")
         mirror.record_sighting(self._status, pool, self._now)
         patch = desired.pool_patch(obj.spec, pool)
         message = "pool matches spec"
@@ -269,8 +276,8 @@ class PoolSync:
         mirror.clear_mirror(self._status)
         self._set(ConditionType.READY, False, c.READY_POOL_GONE, f"pool {name} was deleted outside the operator")
         self._set(ConditionType.SYNCED, False, c.SYNCED_POOL_NOT_FOUND, "a new pool will be created")
+        self._status.create_requested_at = None  # the next create records a fresh intent
         await self._write()
-        await self._sink.record_create_intent(timestamp(self._now))
         return SyncResult(self._timing.transition_seconds, retry_after=self._timing.transition_seconds)
 
     async def _not_visible_yet(self, name: str) -> SyncResult:
@@ -315,8 +322,8 @@ class PoolSync:
         mirror.clear_mirror(self._status)
         self._set(ConditionType.READY, False, c.READY_CREATING, message)
         self._set(ConditionType.SYNCED, False, c.SYNCED_UPDATING, message)
+        self._status.create_requested_at = None
         await self._write()
-        await self._sink.record_create_intent(timestamp(self._now))
         return SyncResult(self._timing.transition_seconds, retry_after=0.0)
 
     def _idle(self) -> SyncResult:

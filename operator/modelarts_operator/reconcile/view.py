@@ -17,10 +17,6 @@ from modelarts_operator.resource.names import PREFIX
 from modelarts_operator.resource.spec import ModelArtsPoolSpec
 from modelarts_operator.resource.status import ModelArtsPoolStatus
 
-# Written before the first create call: how a restarted operator tells its own half-created pool (created after
-# this moment) from somebody else's with the same display name. Tenants can write annotations, so it is never
-# trusted further back than the object's own creationTimestamp (see ``PoolObject.create_requested_at``).
-ANNOTATION_CREATE_REQUESTED_AT = f"{PREFIX}/create-requested-at"
 # Per-object override of the stable poll interval.
 ANNOTATION_POLL_INTERVAL = f"{PREFIX}/poll-interval-seconds"
 
@@ -72,9 +68,10 @@ class PoolObject:
 
     @property
     def create_requested_at(self) -> datetime | None:
-        """When a create was first about to be sent, if ever; never earlier than the object itself, so a
-        backdated annotation cannot make an older pool look like ours."""
-        written = parse_timestamp(self.annotations.get(ANNOTATION_CREATE_REQUESTED_AT))
+        """When a create was first about to be sent, if ever (``status.createRequestedAt``, which only the
+        operator writes); never earlier than the object itself, so even a forged status cannot make an older pool
+        look like ours."""
+        written = parse_timestamp(self.status.create_requested_at)
         if written is None:
             return None
         if self.creation_timestamp is not None and written < self.creation_timestamp:
@@ -84,9 +81,6 @@ class PoolObject:
 
 class ObjectSink(Protocol):
     """Where the reconcile logic writes; implemented over the Kubernetes API by the controller."""
-
-    async def record_create_intent(self, when: str) -> None:
-        """Durably annotate the object with the moment a create is about to be sent."""
 
     async def write_status(self, status: ModelArtsPoolStatus) -> None:
         """Make the object's status equal to ``status`` (writes nothing when it already is)."""

@@ -155,6 +155,11 @@ class ModelArtsPoolStatus(StatusModel):
     adopted: bool | None = Field(default=None, description="True when the pool existed before this object "
                                  "(adopted with spec.poolName).")
     seen: Sightings | None = Field(default=None, description="When the pool was first seen, and first seen Running.")
+    create_requested_at: str | None = Field(
+        default=None, alias="createRequestedAt",
+        description="When the operator was about to send the create (recorded first): after a crash, only a pool "
+        "created since then, and not before this object, is recognised as its own.",
+        json_schema_extra={"format": "date-time"})
     phase: str | None = Field(default=None, description="Pool phase as ModelArts reports it (Creating, Running, "
                               "Abnormal, Deleting, Error, ...).")
     message: str | None = Field(default=None, description="Pool status message from ModelArts.")
