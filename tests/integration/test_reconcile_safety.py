@@ -236,3 +236,18 @@ async def test_right_after_a_patch_the_next_look_is_a_get(
 def test_status_is_typed_end_to_end() -> None:
     status = ModelArtsPoolStatus.model_validate({"poolName": "p", "nodes": {"available": 2}, "unknown": "dropped"})
     assert status.pool_name == "p" and status.nodes is not None and status.nodes.available == 2
+
+
+async def test_a_refused_first_create_leaves_no_intent_to_recover_a_same_named_pool(
+        client: ModelArtsClient, api: SignedClient, control: AsyncControlClient) -> None:
+    """Another team's pool holds the display name (created moments ago): the first POST gets 409. Retrying must
+    not treat that pool as ours (it was found within the clock-skew allowance of an intent recorded before a
+    POST that created nothing)."""
+    victim = await console_pool(api, "team-a-pool")
+    sink = RecordingSink()
+    for _ in range(3):
+        result = await sync(client, sink)
+        assert result.failed and sink.condition("Synced")["reason"] == "DisplayNameTaken"
+        assert "poolName" not in sink.status and "createRequestedAt" not in sink.status
+    assert "Recovered" not in sink.reasons()
+    assert [p["name"] for p in await control.pools()] == [victim]

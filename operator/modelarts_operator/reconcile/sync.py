@@ -149,11 +149,14 @@ class PoolSync:
             pool = await self._client.create_pool(desired.create_body(obj.spec, obj.name))
         except errors.PoolAlreadyExists:
             # Only an earlier attempt of ours can have made this pool; on a first attempt the 409 is proof
-            # that the display name belongs to somebody else.
+            # that the display name belongs to somebody else — and that this POST created nothing, so its intent
+            # goes too: a retry must not then "recover" a pool that merely has the same name.
             if obj.create_requested_at is not None:
                 recovered = await self._find_own_pool(display, intent)
                 if recovered is not None:
                     return await self._record_created(recovered, recovered_after_restart=True)
+            else:
+                self._status.create_requested_at = None
             return await self._refuse(
                 c.SYNCED_DISPLAY_NAME_TAKEN,
                 f"a ModelArts pool with display name {display} already exists and was not created by this "
