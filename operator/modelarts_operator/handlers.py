@@ -41,6 +41,7 @@ from modelarts_operator.resource.spec import ModelArtsPoolSpec
 from modelarts_operator.resource.status import ConditionType
 from modelarts_operator.runtime import ObjectRuntime, ObjectRuntimes
 from modelarts_operator.settings import OperatorSettings
+from modelarts_operator.status_metrics import pool_report
 
 KopfLogger = logging.Logger | logging.LoggerAdapter[Any]
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
@@ -72,6 +73,7 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, log
     verify: bool | str = config.ca_bundle or config.verify_tls
     memo.http = make_http_client(verify=verify, timeout=config.request_timeout_seconds)
     memo.metrics = memo.get("metrics") or Metrics()
+    memo.metrics.set_leader(True)  # no leader election (yet): this process is the one that acts
     memo.limiters = LimiterRegistry(config.rate_limit, config.rate_burst)
     memo.clients = cloud.CloudClients(memo.http, memo.limiters, memo.metrics, config)
     memo.credentials = cloud.CredentialSource(memo.kube, config)
@@ -141,10 +143,6 @@ class KopfSink:
         self._runtime = runtime
         self._metrics = metrics
 
-    @property
-    def _key(self) -> str:
-        return object_key(self._body.metadata.namespace or "", self._body.metadata.name or "")
-
     async def record_create_intent(self, when: str) -> None:
         await self._kube.patch_annotations(self._body.metadata.namespace or "", self._body.metadata.name or "",
                                            {ANNOTATION_CREATE_REQUESTED_AT: when})
@@ -157,7 +155,8 @@ class KopfSink:
         written = await self._kube.patch_status(self._body.metadata.namespace or "",
                                                 self._body.metadata.name or "", patch)
         self._runtime.status = written
-        self._metrics.set_pool_phase(self._key, written.get("phase") if written.get("poolName") else None)
+        self._metrics.report_pool(self._body.metadata.namespace or "", self._body.metadata.name or "",
+                                  pool_report(written, self._body.metadata.get("deletionTimestamp")))
 
     def event(self, warning: bool, reason: str, message: str) -> None:
         # The same words in the log (kopf's object logger prefixes namespace/name) and as an Event.
@@ -211,12 +210,15 @@ async def report_configuration_error(sink: KopfSink, obj: PoolObject, condition:
 
 
 @kopf.on.event(*RESOURCE)
-async def modelartspool_event(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
+async def modelartspool_event(body: kopf.Body, uid: str, memo: kopf.Memo, type: str | None = None,
+                              **_: Any) -> None:
     """Wake the object's loop when its spec or annotations move (kopf delivers the change to the daemon's body).
 
     ``async`` on purpose: kopf runs plain ``def`` handlers in a thread pool, and ``asyncio.Event.set()`` from
     another thread is not thread-safe (the sleeping daemon is only woken whenever the loop next happens to wake).
     """
+    if type == "DELETED":  # however it went (even a finalizer stripped by hand), its series go with it
+        memo.metrics.forget_pool(body.metadata.namespace or "", body.metadata.name or "")
     runtime = memo.runtimes.peek(uid)
     if runtime is not None and body.metadata.get("generation") != runtime.seen_generation:
         runtime.wake.set()
@@ -246,6 +248,9 @@ async def modelartspool_daemon(stopped: kopf.DaemonStopped, body: kopf.Body, uid
             if stopped:
                 break
             result = await _sync_once(body, runtime, memo, IndexClaims(indices["pool_claims"]), logger)
+            # Every turn, not only on status writes: after a restart nothing is written until something changes.
+            report = pool_report(current_status(body, runtime), body.metadata.get("deletionTimestamp"))
+            memo.metrics.report_pool(body.metadata.namespace or "", body.metadata.name or "", report)
         runtime.failures = runtime.failures + 1 if result.failed else 0
         if result.failed:
             memo.metrics.count_reconcile_error("sync")
@@ -306,7 +311,7 @@ async def modelartspool_delete(body: kopf.Body, uid: str, memo: kopf.Memo, logge
         released = releasable_without_cloud(obj)
         if released is not None:
             sink.event(False, "Retained" if "Retain" in released else "Released", released)
-            _forget(memo, uid, obj.key)
+            _forget(memo, uid, obj)
             return
         try:
             client = await client_for(memo, obj)
@@ -322,9 +327,9 @@ async def modelartspool_delete(body: kopf.Body, uid: str, memo: kopf.Memo, logge
                                  delay=step.requeue_after)
     if step.duration_seconds is not None:
         memo.metrics.observe_pool_deletion(step.duration_seconds)
-    _forget(memo, uid, obj.key)
+    _forget(memo, uid, obj)
 
 
-def _forget(memo: kopf.Memo, uid: str, key: str) -> None:
+def _forget(memo: kopf.Memo, uid: str, obj: PoolObject) -> None:
     memo.runtimes.forget(uid)
-    memo.metrics.set_pool_phase(key, None)
+    memo.metrics.forget_pool(obj.namespace, obj.name)

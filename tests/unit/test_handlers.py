@@ -86,3 +86,19 @@ async def test_spec_change_wakes_the_daemon_on_the_loop() -> None:
     obj = kopf.Body({"metadata": {"uid": "uid-1", "generation": 2}})
     await modelartspool_event(body=obj, uid="uid-1", memo=kopf.Memo(runtimes=runtimes))
     await asyncio.wait_for(waiter, timeout=1)
+
+
+async def test_a_deleted_object_takes_its_series_along() -> None:
+    """However the object went (even with its finalizer stripped by hand), its per-object series go with it."""
+    from modelarts_operator.handlers import modelartspool_event
+    from modelarts_operator.metrics import Metrics, PoolReport
+
+    metrics = Metrics()
+    metrics.report_pool("ns", "a", PoolReport(phase="Deleting", deletion_started=1.0, deletion_stalled=True))
+    metrics.report_pool("ns", "b", PoolReport(phase="Running"))
+    body = kopf.Body({"metadata": {"uid": "uid-a", "namespace": "ns", "name": "a", "generation": 1}})
+    memo = kopf.Memo(runtimes=ObjectRuntimes(), metrics=metrics)
+    await modelartspool_event(body=body, uid="uid-a", memo=memo, type="MODIFIED")
+    assert set(metrics.pool_reports()) == {("ns", "a"), ("ns", "b")}
+    await modelartspool_event(body=body, uid="uid-a", memo=memo, type="DELETED")
+    assert set(metrics.pool_reports()) == {("ns", "b")}
