@@ -184,6 +184,9 @@ def prometheus(tools: PrometheusTools, operator: OperatorProcess, tmp_path_facto
         }],
     }
     server = PrometheusServer.start(tools.prometheus, tmp_path_factory.mktemp("prometheus"), config)
+    # Target discovery sends its first update a few seconds after start: only then is the operator scraped, and
+    # a deletion finished before that would leave no increase for the duration panel to show.
+    wait_for(lambda: server.query('up{job="modelarts-operator"} == 1'), timeout=60, what="the operator scraped")
     yield server
     server.stop()
 
@@ -311,7 +314,7 @@ def test_every_dashboard_query_returns_data(arranged: Arranged, prometheus: Prom
     assert [s["metric"]["name"] for s in stalled] == ["stuck"] and stalled[0]["value"][1] == "1"
     phases = {s["metric"]["phase"]: s["value"][1]
               for s in prometheus.query(f'modelarts_pools{{namespace="{arranged.namespace}"}} > 0')}
-    assert phases == {"Running": "1", "Abnormal": "1"}, phases
+    assert phases == {"Running": "1", "Abnormal": "1", "Deleting": "1"}, phases
 
 
 def active_alerts(prometheus: PrometheusServer) -> dict[str, list[dict[str, str]]]:
