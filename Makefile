@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: venv lint test test-unit test-integration test-e2e controlplane image demo crds manifests lock bench clean
+.PHONY: venv lint test test-unit test-integration test-e2e controlplane image prometheus dashboard demo crds manifests lock bench clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -19,6 +19,7 @@ lint: venv
 	$(BIN)/ruff check operator tests tools bench deploy
 	$(BIN)/mypy
 	MYPYPATH=bench:tools $(BIN)/mypy --strict --explicit-package-bases bench/*.py
+	MYPYPATH=tools $(BIN)/mypy --strict --explicit-package-bases tools/dashboard.py
 	$(BIN)/lint-imports
 
 # Tier 1: pure functions, the client against httpx.MockTransport, handlers against kmock, Argo CD's health engine.
@@ -29,8 +30,9 @@ test-unit: venv argocd-health
 test-integration: venv
 	$(PYTEST) -q tests/integration
 
-# Tier 3: the real kube-apiserver + etcd (built from Go modules, cached under ~/.cache), kubectl, the operator.
-test-e2e: venv controlplane argocd-health
+# Tier 3: the real kube-apiserver + etcd (built from Go modules, cached under ~/.cache), kubectl, the operator;
+# Prometheus' promtool and server for the alert rules, the dashboard and /metrics (tests/e2e/test_prometheus.py).
+test-e2e: venv controlplane argocd-health prometheus
 	$(PYTEST) -q tests/e2e
 
 controlplane:
@@ -48,6 +50,14 @@ argocd-health:
 # tests/e2e/test_image.py builds it too, so `make test` covers it.
 image:
 	bash tools/image/build.sh
+
+# promtool and the Prometheus server, built from the Go module proxy and cached like the control plane.
+prometheus:
+	bash tools/prometheus/build.sh
+
+# The Grafana dashboard is generated (tools/dashboard.py); tests/unit/test_dashboard.py fails when it is stale.
+dashboard: venv
+	$(BIN)/python tools/dashboard.py
 
 # The main job: local control plane + emulator + operator, a pool walked through create -> scale -> delete.
 demo: venv controlplane

@@ -104,3 +104,30 @@ async def test_pool_events_start_one_worker_per_object_on_the_loop() -> None:
     controller.pool_event("u1", None)
     assert worker.body is None
     await controller.stop()
+
+
+async def test_a_deleted_object_takes_its_series_along() -> None:
+    """However the object went (even with its finalizer stripped by hand), its per-object series go with it."""
+    import types
+
+    import kopf
+
+    from modelarts_operator.controller.context import Indices
+    from modelarts_operator.metrics import Metrics, PoolReport
+
+    metrics = Metrics()
+    metrics.report_pool("ns", "a", PoolReport(phase="Deleting", deletion_started=1.0, deletion_stalled=True))
+    metrics.report_pool("ns", "b", PoolReport(phase="Running"))
+
+    class Quiet(Controller):
+        async def _run_pool(self, worker: PoolWorker) -> None:
+            await asyncio.sleep(3600)
+
+    controller = Quiet(context=types.SimpleNamespace(metrics=metrics, indices=Indices()))  # type: ignore[arg-type]
+    memo = kopf.Memo(controller=controller)
+    obj = {"metadata": {"uid": "uid-a", "namespace": "ns", "name": "a", "resourceVersion": "1"}}
+    await modelartspool_event(event={"type": "MODIFIED", "object": obj}, uid="uid-a", memo=memo)
+    assert set(metrics.pool_reports()) == {("ns", "a"), ("ns", "b")}
+    await modelartspool_event(event={"type": "DELETED", "object": obj}, uid="uid-a", memo=memo)
+    assert set(metrics.pool_reports()) == {("ns", "b")}
+    await controller.stop()

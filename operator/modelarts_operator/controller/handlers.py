@@ -160,6 +160,9 @@ async def modelartspool_event(event: kopf.RawEvent, uid: str, memo: kopf.Memo, *
     controller = _controller(memo)
     controller.context.indices.capture(kwargs)
     body = event.get("object") if event.get("type") != "DELETED" else None
+    if body is None:  # however it went (even a finalizer stripped by hand), its series go with it
+        meta = (event.get("object") or {}).get("metadata") or {}
+        controller.context.metrics.forget_pool(str(meta.get("namespace") or ""), str(meta.get("name") or ""))
     controller.pool_event(uid, dict(body) if body is not None else None)
     project = ((body or event.get("object") or {}).get("status") or {}).get("project")
     if project:
@@ -171,6 +174,8 @@ async def modelartsproject_event(event: kopf.RawEvent, name: str, memo: kopf.Mem
     controller = _controller(memo)
     controller.context.indices.capture(kwargs)
     body = event.get("object") if event.get("type") != "DELETED" else None
+    if body is None:
+        controller.context.metrics.forget_project(name)
     controller.project_event(name, dict(body) if body is not None else None)
 
 

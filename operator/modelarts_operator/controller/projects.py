@@ -76,6 +76,7 @@ class ProjectWorker:
         now = utc_now()
         status.conditions = c.upsert(status.conditions, ConditionType.READY, ready, reason, message,
                                      generation=status.observed_generation, now=timestamp(now))
+        ctx.metrics.set_project_ready(self.name, ready)
         last = parse_timestamp(current.last_checked_at)
         if checked and (last is None or (now - last).total_seconds() >= HEARTBEAT_SECONDS
                         or c.find(current.conditions, ConditionType.READY) != c.find(status.conditions,

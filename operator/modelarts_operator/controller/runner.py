@@ -111,10 +111,12 @@ async def _main(config: OperatorSettings, metrics: Metrics) -> int:
     election_kube: KubeApi | None = None
     try:
         if config.leader_election:
+            metrics.set_leader(False)
             election_kube = KubeApi.from_environment()
             elector = LeaderElector(election_kube, _namespace(config), identity)
             if not await _wait_as_standby(elector):
                 return 0
+        metrics.set_leader(True)  # leading, or alone (no election): this process acts
         context = OperatorContext.build(config, metrics, KubeApi.from_environment(), identity)
         operating = asyncio.ensure_future(kopf.operator(
             standalone=True,

@@ -37,6 +37,7 @@ from modelarts_operator.reconcile.view import PoolObject, parse_timestamp, times
 from modelarts_operator.resource import names
 from modelarts_operator.resource.spec import ModelArtsPoolSpec
 from modelarts_operator.resource.status import ConditionType, ModelArtsPoolStatus
+from modelarts_operator.status_metrics import pool_report
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +118,20 @@ class PoolWorker:
                     logger.exception("[%s] unexpected error; retrying", self._key())
                     self._ctx.metrics.count_reconcile_error("unexpected")
                     delay = self._ctx.timing.backoff(self._bump_failures())
+                self._report_series()
                 await self._wait(delay)
         finally:
             self._unsubscribe()
+
+    def _report_series(self) -> None:
+        """The object's series, from what its status shows now (every pass: after a restart nothing is written
+        until something changes, yet the series must be there)."""
+        body = self.body
+        if body is None:
+            return
+        meta = body.get("metadata") or {}
+        self._ctx.metrics.report_pool(str(meta.get("namespace") or ""), str(meta.get("name") or ""),
+                                      pool_report(body.get("status") or {}, meta.get("deletionTimestamp")))
 
     def _bump_failures(self) -> int:
         self._failures += 1
@@ -173,8 +185,6 @@ class PoolWorker:
                                 failures=self._failures,
                                 visibility_grace_seconds=ctx.settings.visibility_grace_seconds).run()
         self._after(result, obj, target)
-        self._ctx.metrics.set_pool_phase(obj.key, (self.body or {}).get("status", {}).get("phase")
-                                         if (self.body or {}).get("status", {}).get("poolName") else None)
         return self._delay(result.retry_after, result.observe_every)
 
     def _after(self, result: SyncResult, obj: PoolObject, target: Binding) -> None:
@@ -182,7 +192,8 @@ class PoolWorker:
             self._ctx.credentials.forget(target.credentials)
         if result.failed:
             self._bump_failures()
-            self._ctx.metrics.count_reconcile_error("sync")
+            written = ModelArtsPoolStatus.model_validate((self.body or {}).get("status") or {})
+            self._ctx.metrics.count_reconcile_error(c.reason_of(written.conditions, ConditionType.SYNCED) or "sync")
         else:
             self._failures = 0
         self._resubscribe(obj, result.observe_every)
@@ -249,7 +260,8 @@ class PoolWorker:
         body = self.body or {}
         finalizers = [f for f in (body.get("metadata") or {}).get("finalizers") or [] if f != FINALIZER]
         await self._set_finalizers(body, finalizers)
-        self._ctx.metrics.set_pool_phase(obj.key, None)
+        self._ctx.metrics.forget_pool(obj.namespace, obj.name)
+        self.body = None  # nothing left to report
         raise _Finished
 
     # --- helpers ----------------------------------------------------------------------------------

@@ -232,7 +232,9 @@ class PoolDeletion:
         last_progress = parse_timestamp(self._deletion.last_progress_at) or self._now
         idle = (self._now - last_progress).total_seconds()
         if idle >= self._timing.deletion_stall_seconds:
-            message = (f"deletion of pool {name} has not progressed for {int(idle)}s (phase "
+            # A stable text (no running count of seconds): the Event is posted when the stall starts or changes,
+            # not on every look.
+            message = (f"deletion of pool {name} has not progressed since {self._deletion.last_progress_at} (phase "
                        f"{pool.status.phase or 'unknown'}, {totals.deleting} nodes deleting)")
             self._stalled_event(message)
             self._set(c.DELETION_STALLED, message)
