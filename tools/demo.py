@@ -1,7 +1,9 @@
 """``make demo``: a real control plane, the ModelArts emulator and the operator; one pool created, scaled, deleted.
 
-Everything runs on this machine on 127.0.0.1 and is torn down at the end (also on failure or Ctrl-C). The pool
-is ``examples/pool.yaml``; its credentials Secret is created with the emulator's local development key.
+Everything runs on this machine on 127.0.0.1 and is torn down at the end (also on failure or Ctrl-C). As a
+platform team would, the demo binds the ``default`` namespace to the emulated project with a ModelArtsProject
+(its Secret, with the emulator's local development key, in ``modelarts-system``); the pool is
+``examples/pool.yaml``, which names neither credentials nor a project.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from devcluster import Binaries, DevCluster
 from stack import EmulatorProcess, OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
-CRD = ROOT / "crds" / "modelarts.operator.dev_modelartspools.yaml"
+CRDS = ROOT / "crds"
 EXAMPLE = ROOT / "examples" / "pool.yaml"
 POOL = "demo-cpu-pool"
 NAMESPACE = "default"
@@ -56,6 +58,14 @@ class Demo:
         status: dict[str, Any] = json.loads(result.stdout).get("status") or {}
         return status
 
+    def wait_for_project(self) -> None:
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while "True" not in self.kubectl("get", "maproject", "emulator", "-o",
+                                         "jsonpath={.status.conditions[?(@.type=='Ready')].status}", echo=False):
+            if time.monotonic() > deadline:
+                raise RuntimeError("timed out waiting for the ModelArtsProject to be Ready")
+            time.sleep(0.5)
+
     def watch_until(self, done: Callable[[dict[str, Any] | None], bool], what: str) -> None:
         """Show ``kubectl get mapool`` each time its row changes, until ``done`` holds."""
         deadline = time.monotonic() + STEP_TIMEOUT
@@ -82,6 +92,14 @@ class Demo:
             time.sleep(0.5)
 
 
+def project(emulator: EmulatorProcess) -> dict[str, Any]:
+    return {"apiVersion": "modelarts.operator.dev/v1alpha1", "kind": "ModelArtsProject",
+            "metadata": {"name": "emulator"},
+            "spec": {"projectId": emulator.project_id, "region": "cn-north-4", "endpoint": emulator.url,
+                     "credentialsSecretRef": {"namespace": "modelarts-system", "name": "modelarts-emulator"},
+                     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}}}}
+
+
 def running_with(count: int) -> Callable[[dict[str, Any] | None], bool]:
     def check(status: dict[str, Any] | None) -> bool:
         nodes = (status or {}).get("nodes") or {}
@@ -104,20 +122,25 @@ def main() -> int:
             say("starting the ModelArts emulator (signed requests, pools take seconds instead of minutes)")
             emulator = EmulatorProcess.start(workdir, create_seconds=8, delete_seconds=12, scale_seconds=6)
             print(f"emulator listening on {emulator.url}, project {emulator.project_id}")
-            say("installing the ModelArtsPool CRD")
-            demo.kubectl("apply", "-f", str(CRD))
-            demo.kubectl("wait", "--for=condition=Established", "crd/modelartspools.modelarts.operator.dev")
+            say("installing the CRDs (ModelArtsPool, ModelArtsProject)")
+            demo.kubectl("apply", "-f", str(CRDS))
+            demo.kubectl("wait", "--for=condition=Established", "crd/modelartspools.modelarts.operator.dev",
+                         "crd/modelartsprojects.modelarts.operator.dev")
             say("starting the operator: modelarts-operator run")
             operator = OperatorProcess.configure(workdir, cluster.kubeconfig, emulator, base_env=cluster.env(),
                                                  transition_poll_seconds="1", stable_poll_seconds="30")
             operator.start()
             print(f"operator healthy; log: {operator.log}")
 
-            say("creating the credentials Secret (the emulator's local development key)")
-            demo.kubectl("create", "secret", "generic", "modelarts-credentials", "-n", NAMESPACE,
+            say("the platform binds namespace default to the project: a ModelArtsProject and its Secret")
+            demo.kubectl("create", "namespace", "modelarts-system", echo=False)
+            demo.kubectl("create", "secret", "generic", "modelarts-emulator", "-n", "modelarts-system",
                          f"--from-literal=accessKey={emulator.access_key}",
                          f"--from-literal=secretKey={emulator.secret_key}", echo=False)
-            print("secret/modelarts-credentials created")
+            print("secret/modelarts-emulator created in modelarts-system (the emulator's local development key)")
+            demo.kubectl("apply", "-f", "-", stdin=json.dumps(project(emulator)))
+            demo.wait_for_project()
+            demo.kubectl("get", "maproject")
             say(f"kubectl apply -f {EXAMPLE.relative_to(ROOT)}")
             demo.kubectl("apply", "-f", str(EXAMPLE))
             demo.watch_until(running_with(1), "the pool to be Running")
