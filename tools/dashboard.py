@@ -184,6 +184,12 @@ def operator() -> list[Panel]:
               unit="s", span=8),
         graph("Leader", "1 for the operator process that acts on objects.",
               query("modelarts_leader", "{{instance}}"), span=8),
+        graph("ModelArtsProjects ready", "1 while a ModelArtsProject's credentials are accepted by ModelArts "
+              "(its Ready condition), 0 otherwise.",
+              query("max by (project) (modelarts_project_ready)", "{{project}}"), span=12),
+        graph("Refused credentials", "Credential sets ModelArts answered 401: the operator does not use them "
+              "until the gateway's lockout window has passed (alert ModelArtsCredentialsRefused).",
+              query("max by (instance) (modelarts_credentials_refused)", "{{instance}}"), span=12),
     ]
 
 

@@ -134,11 +134,13 @@ class _PoolGauges(Collector):
 
 
 class _OperatorGauges(Collector):
-    """``modelarts_leader`` and ``modelarts_project_ready``, from plain values on every scrape."""
+    """``modelarts_leader``, ``modelarts_project_ready`` and ``modelarts_credentials_refused``, from plain values on
+    every scrape."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.leader = False
+        self.credentials_refused = 0
         self._project_ready: dict[str, bool] = {}
 
     def set_project(self, project: str, ready: bool | None) -> None:
@@ -149,24 +151,27 @@ class _OperatorGauges(Collector):
                 self._project_ready[project] = ready
 
     def collect(self) -> Iterable[Metric]:
-        leader, projects = self._families()
+        leader, projects, refused = self._families()
         leader.add_metric([], 1.0 if self.leader else 0.0)
+        refused.add_metric([], float(self.credentials_refused))
         with self._lock:
             ready = sorted(self._project_ready.items())
         for project, is_ready in ready:
             projects.add_metric([project], 1.0 if is_ready else 0.0)
-        yield from (leader, projects)
+        yield from (leader, projects, refused)
 
     def describe(self) -> Iterable[Metric]:
         return self._families()
 
     @staticmethod
-    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
         return (
             GaugeMetricFamily("modelarts_leader", "1 while this process is the acting leader (always, when leader "
                               "election is off), else 0."),
             GaugeMetricFamily("modelarts_project_ready", "1 when a ModelArtsProject is Ready (its credentials work), "
                               "else 0.", labels=["project"]),
+            GaugeMetricFamily("modelarts_credentials_refused", "Credential sets ModelArts refused (401) and the "
+                              "operator does not use until the gateway's lockout window has passed."),
         )
 
 
@@ -257,6 +262,10 @@ class Metrics:
     def set_leader(self, leader: bool) -> None:
         """This process became (``True``) or stopped being (``False``) the one that acts on objects."""
         self._operator.leader = leader
+
+    def set_credentials_refused(self, count: int) -> None:
+        """How many credential sets ModelArts refuses now (the lockout guard's view)."""
+        self._operator.credentials_refused = count
 
     def set_project_ready(self, project: str, ready: bool) -> None:
         """The ``Ready`` condition of ModelArtsProject ``project`` (cluster-scoped, so its name is enough)."""

@@ -254,12 +254,17 @@ def test_operator_killed_mid_create_and_mid_delete(kubectl: Kubectl, namespace: 
 
 
 @pytest.mark.usefixtures("operator")
-def test_metrics_endpoint_reports_calls(operator: OperatorProcess) -> None:
+@pytest.mark.usefixtures("credentials")
+def test_metrics_endpoint_reports_calls(operator: OperatorProcess, kubectl: Kubectl, namespace: str) -> None:
+    # Its own pool: an earlier test may have restarted the operator, and counters start again with a process.
+    kubectl.apply(pool_manifest("counted-pool", namespace, count=1))
+    wait_status(kubectl, namespace, "counted-pool", running_with(1), "Running")
     text = operator.metrics()
     # Pools are observed through the project's shared list; creates are counted by operation too.
     assert 'modelarts_requests_total{code="200",operation="list"}' in text
     assert 'modelarts_requests_total{code="200",operation="create"}' in text
     assert "modelarts_request_duration_seconds_bucket" in text
+    kubectl("delete", "mapool", "counted-pool", "-n", namespace, "--timeout=90s")
 
 
 def test_example_manifest_is_valid(kubectl: Kubectl, namespace: str, crd: None) -> None:

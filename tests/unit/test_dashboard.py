@@ -64,10 +64,10 @@ def test_panels_and_alerts_ask_only_for_exported_metrics() -> None:
                     for name in METRIC.findall(rule["expr"])}
     assert board_metrics - exported == set()
     assert rule_metrics - exported == set()
-    # and the dashboard shows every family but the ones it has no panel for yet (ModelArtsProject is not wired)
+    # and the dashboard shows every family
     families = {re.sub(r"_(bucket|count|sum|total|created)$", "", name) for name in exported}
     shown = {re.sub(r"_(bucket|count|sum|total|created)$", "", name) for name in board_metrics}
-    assert families - shown == {"modelarts_project_ready"}
+    assert families - shown == set()
 
 
 def test_every_alert_has_a_runbook_section_and_the_annotations_it_needs() -> None:

@@ -155,10 +155,12 @@ class LockoutGuard:
     """Keeps calls away from credentials ModelArts has just refused (see the module docstring)."""
 
     def __init__(self, window_seconds: float, probe_timeout: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_change: Callable[[int], None] | None = None) -> None:
         self._window = window_seconds
         self._probe_timeout = probe_timeout
         self._clock = clock
+        self._on_change = on_change
         self._locks: dict[str, _Lock] = {}
 
     def check(self, key: str, operation: str) -> None:
@@ -175,11 +177,14 @@ class LockoutGuard:
 
     def observed(self, key: str, code: str) -> None:
         """An answer came back with ``key``: a 401 locks it (again), anything else from the server clears it."""
+        before = len(self._locks)
         if code == "401":
             now = self._clock()
             self._locks[key] = _Lock(refused_at=now, until=now + self._window)
         elif code.isdigit():
             self._locks.pop(key, None)
+        if self._on_change is not None and len(self._locks) != before:
+            self._on_change(len(self._locks))
 
     def _refusal(self, lock: _Lock, operation: str, now: float) -> Unauthorized:
         wall = time.time()
@@ -199,8 +204,11 @@ class CloudAccess:
         self._limiters = limiters
         self._metrics = metrics
         self._http: dict[str, httpx.AsyncClient] = {}
+        # Refused credentials stay refused (and counted) until a call with them succeeds: the alert follows that
+        # state, not a count of 401s, of which the guard lets through one per window.
         self.guard = LockoutGuard(settings.credentials_lockout_seconds,
-                                  probe_timeout=2 * settings.request_timeout_seconds)
+                                  probe_timeout=2 * settings.request_timeout_seconds,
+                                  on_change=metrics.set_credentials_refused)
 
     def _http_for(self, endpoint: str) -> httpx.AsyncClient:
         origin = origin_of(endpoint)

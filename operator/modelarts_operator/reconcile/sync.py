@@ -197,7 +197,9 @@ class PoolSync:
         else:
             self._sink.event(False, "Created", f"created ModelArts pool {pool.name}")
         self._reader.wrote(pool.name, read_back=False)
-        return SyncResult(self._timing.transition_seconds)
+        # Look again soon whatever the list shows: a new pool may stay out of it (read-after-create lag) or fail
+        # and never enter it, and then no change of the list would wake this object.
+        return SyncResult(self._timing.transition_seconds, retry_after=self._timing.transition_seconds)
 
     async def _observe(self, pool: Pool) -> SyncResult:
         obj = self._obj
@@ -251,6 +253,11 @@ class PoolSync:
         young = self._young()
         if not confirmed:
             if young and not self._ever_seen():
+                # Hidden by read-after-create lag, or failed already: a failed creation leaves GET and the list
+                # and shows only among the failed ones (one shared, cached list call for every new pool).
+                failed = await self._reader.failed(name)
+                if failed is not None:
+                    return await self._creation_failed(name, failed)
                 return await self._not_visible_yet(name)
             pool = await self._reader.confirm(name)
             if pool is not None:
