@@ -74,6 +74,41 @@ BAD_MANIFESTS = [
     ("bad-pool-name", variant(spec__poolName="Pool_1"), "spec.poolName"),
     ("name-not-a-display-name", variant(metadata__name="x"), "set spec.displayName"),
     ("nothing-to-create", variant(spec__type=_DELETE, spec__network=_DELETE), "type, scope and resources are required"),
+    ("dedicate-elastic", variant(spec__resources=[{"flavor": "f", "count": 2, "maxCount": 3}]),
+     "Dedicate (physical) pools need maxCount equal to count"),
+    ("adopt-without-policy", variant(spec__poolName="legacy-pool-0123"), "needs spec.managementPolicy"),
+    ("observe-only-without-pool", variant(spec__managementPolicy="ObserveOnly"),
+     "managementPolicy ObserveOnly needs spec.poolName"),
+    ("bad-management-policy", variant(spec__poolName="legacy-pool-0123", spec__managementPolicy="Sometimes"),
+     "spec.managementPolicy"),
+    ("project-and-endpoint", variant(spec__projectRef={"name": "team-a"}, spec__endpoint="https://e.example.com"),
+     "takes projectId, region, endpoint and credentials from it"),
+    ("project-and-secret", variant(spec__projectRef={"name": "team-a"},
+                                   spec__credentialsSecretRef={"name": "mine"}),
+     "takes projectId, region, endpoint and credentials from it"),
+    ("endpoint-with-userinfo", variant(spec__endpoint="https://user:pw@modelarts.x.myhuaweicloud.com"),
+     "spec.endpoint"),
+]
+
+PROJECT = {
+    "apiVersion": "modelarts.operator.dev/v1alpha1",
+    "kind": "ModelArtsProject",
+    "metadata": {"name": "bad-project"},
+    "spec": {"projectId": "0123456789abcdef0123456789abcdef", "region": "cn-north-4",
+             "credentialsSecretRef": {"namespace": "modelarts-system", "name": "team-a"}},
+}
+
+BAD_PROJECTS = [
+    ("no-credentials", {"credentialsSecretRef": None}, "spec.credentialsSecretRef"),
+    ("no-region", {"region": None}, "spec.region"),
+    ("bad-adoption", {"adoption": "Always"}, "spec.adoption"),
+    ("bad-endpoint", {"endpoint": "ftp://modelarts.example.com"}, "spec.endpoint"),
+    ("exists-with-values", {"namespaceSelector": {"matchExpressions": [
+        {"key": "team", "operator": "Exists", "values": ["a"]}]}}, "values must be given for In and NotIn"),
+    ("in-without-values", {"namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "In"}]}},
+     "values must be given for In and NotIn"),
+    ("bad-operator", {"namespaceSelector": {"matchExpressions": [
+        {"key": "team", "operator": "Matches", "values": ["a"]}]}}, "operator"),
 ]
 
 
@@ -86,6 +121,17 @@ def test_bad_manifest_is_refused_with_the_field_named(kubectl: Kubectl, namespac
     assert result.returncode != 0, f"accepted: {manifest}"
     assert expected in result.stderr, result.stderr
     assert kubectl("get", "mapool", "-n", namespace, "-o", "name").stdout.strip() == ""
+
+
+@pytest.mark.usefixtures("crd")
+@pytest.mark.parametrize(("changes", "expected"), [pytest.param(c, e, id=i) for i, c, e in BAD_PROJECTS])
+def test_bad_project_is_refused_with_the_field_named(kubectl: Kubectl, changes: dict[str, Any],
+                                                     expected: str) -> None:
+    spec = {k: v for k, v in {**PROJECT["spec"], **changes}.items() if v is not None}
+    result = kubectl("apply", "-f", "-", stdin=json.dumps({**PROJECT, "spec": spec}), check=False)
+    assert result.returncode != 0, f"accepted: {spec}"
+    assert expected in result.stderr, result.stderr
+    assert kubectl("get", "maproject", "bad-project", check=False).returncode != 0
 
 
 @pytest.mark.usefixtures("crd")
@@ -113,7 +159,9 @@ def test_immutable_fields_refused_once_the_pool_exists(kubectl: Kubectl, namespa
         ({"spec": {"region": "cn-north-4"}}, "spec.region is immutable"),
         ({"spec": {"projectId": "another-project"}}, "spec.projectId is immutable"),
         ({"spec": {"endpoint": "https://modelarts.example.com"}}, "spec.endpoint is immutable"),
-        ({"spec": {"poolName": "another-pool-0123"}}, "spec.poolName can only be set when the object is created"),
+        ({"spec": {"poolName": "another-pool-0123", "managementPolicy": "ObserveOnly"}},
+         "spec.poolName can only be set when the object is created"),
+        ({"spec": {"projectRef": {"name": "elsewhere"}}}, "spec.projectRef is immutable"),
     ]:
         result = kubectl("patch", "mapool", "valid-pool", "-n", namespace, "--type=merge", "-p",
                          json.dumps(patch), check=False)
@@ -136,3 +184,15 @@ def test_short_name_and_category(kubectl: Kubectl, namespace: str) -> None:
                                                                          "namespace": namespace}}))
     assert "valid-pool" in kubectl("get", "mapool", "-n", namespace).stdout
     assert "valid-pool" in kubectl("get", "modelarts", "-n", namespace).stdout
+
+
+@pytest.mark.usefixtures("crd")
+def test_project_names_and_printer_columns(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", "-", stdin=json.dumps({**PROJECT, "metadata": {"name": "columns-project"}}))
+    header = kubectl("get", "maproject", "columns-project").stdout.splitlines()[0].split()
+    assert header == ["NAME", "PROJECT", "REGION", "READY", "POOLS", "AGE"]
+    assert "columns-project" in kubectl("get", "modelarts").stdout, "in the modelarts category"
+    assert "Forbidden" in kubectl("get", "maproject", "columns-project", "-o", "jsonpath={.spec.adoption}").stdout
+    text = kubectl("explain", "modelartsproject.spec.namespaceSelector").stdout
+    assert "Namespaces whose ModelArtsPools this project serves" in text
+    kubectl("delete", "maproject", "columns-project")

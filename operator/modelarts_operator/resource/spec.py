@@ -213,6 +213,9 @@ class ModelArtsPoolSpec(SpecModel):
                 "spec.network is required for Dedicate pools", field_path=".network", reason="FieldValueRequired"),
             cel("!has(self.type) || self.type != 'Logical' || !has(self.network)",
                 "Logical pools have no network of their own: remove spec.network", field_path=".network"),
+            cel("!has(self.type) || self.type != 'Dedicate' || !has(self.resources) || "
+                "self.resources.all(r, !has(r.maxCount) || r.maxCount == r.count)",
+                "Dedicate (physical) pools need maxCount equal to count (or no maxCount)", field_path=".resources"),
             cel("!has(self.poolName) || has(oldSelf.poolName)",
                 "spec.poolName can only be set when the object is created", field_path=".poolName",
                 reason="FieldValueForbidden"),
