@@ -22,7 +22,8 @@ lint: venv
 	MYPYPATH=tools $(BIN)/mypy --strict --explicit-package-bases tools/dashboard.py
 	$(BIN)/lint-imports
 
-# Tier 1: pure functions, the client against httpx.MockTransport, handlers against kmock, Argo CD's health engine.
+# Tier 1: pure functions, the client against httpx.MockTransport, the controller without a cluster (workers,
+# indices, leader election against a Lease fake), Argo CD's health engine.
 test-unit: venv argocd-health
 	$(PYTEST) -q tests/unit
 

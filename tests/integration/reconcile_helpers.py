@@ -71,7 +71,8 @@ class GetReader:
             return None
 
     async def failed(self, name: str) -> Pool | None:
-        return await recovery.find_failed(self._client, name, workspace_id=None)
+        failed = await self._client.list_pools(status=recovery.LIST_STATUS_FAILED)
+        return next((pool for pool in failed if pool.name == name), None)
 
     async def listed(self, name: str, display_name: str) -> Pool | None:
         return await recovery.find_listed(self._client, display_name, name, workspace_id=None)

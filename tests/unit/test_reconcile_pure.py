@@ -171,12 +171,6 @@ def test_the_poll_interval_annotation_is_bounded(value: str, expected: float) ->
     assert timing.stable_for({"modelarts.operator.dev/poll-interval-seconds": value}) == expected
 
 
-def test_stable_interval_is_spread_but_never_shortened() -> None:
-    assert Timing(jitter=lambda: 0.0).spread(60) == 60
-    assert Timing(jitter=lambda: 1.0).spread(60) == 66
-    assert all(60 <= Timing().spread(60) <= 66 for _ in range(1000))
-
-
 def test_drain_polling_waits_half_the_predicted_rest_and_speeds_up_near_the_end() -> None:
     from modelarts_operator.reconcile.deletion import MAX_DRAIN_POLL_SECONDS, next_drain_check
 

@@ -66,8 +66,3 @@ class IndexClaims:
     def pools_of_project(self, project: str) -> int:
         return len(set(self._index.get((PROJECT, project), [])))
 
-
-def first(index: Index, key: Any) -> Any:
-    """The single value an index holds under ``key`` (``None`` when absent)."""
-    values = index.get(key) if hasattr(index, "get") else None
-    return next(iter(values), None) if values is not None else None

@@ -81,9 +81,6 @@ class LeaderElector:
                              self._name, self._timing.renew_deadline)
                 return
 
-    def deadline_passed(self) -> bool:
-        return self._renewed_at is None or self._clock() - self._renewed_at >= self._timing.renew_deadline
-
     async def release(self) -> None:
         """Hand the Lease back if we hold it (clean shutdown): the next leader need not wait for it to expire."""
         if self._lease is None or (self._lease.get("spec") or {}).get("holderIdentity") != self._identity:

@@ -22,7 +22,6 @@ from modelarts_operator.resource.status import (
 
 # status.resources buckets, by attribute name (the wire bucket creationFailed is creation_failed).
 NODE_STATES = models.RESOURCE_BUCKETS
-KNOWN_PHASES = frozenset(models.PoolPhase)
 # Phases in which nothing is moving: the pool is polled slowly.
 STABLE_PHASES = frozenset({
     models.PoolPhase.RUNNING, models.PoolPhase.ABNORMAL, models.PoolPhase.ERROR,

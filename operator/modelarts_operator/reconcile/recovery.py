@@ -40,10 +40,3 @@ async def find_listed(client: ModelArtsClient, display_name: str, pool_name: str
     """The pool, if the list by display name shows it (a GET may lag behind the list, or the other way round)."""
     pools = await client.list_pools(label_selector=f"{LABEL_DISPLAY_NAME}={display_name}", workspace_id=workspace_id)
     return next((pool for pool in pools if pool.name == pool_name), None)
-
-
-async def find_failed(client: ModelArtsClient, pool_name: str, *, workspace_id: str | None) -> Pool | None:
-    """The pool among the failed creations (``GET /pools?status=failed``, kept 3 days): a pool whose creation
-    failed leaves GET and is listed only there (modelarts-api.md §10)."""
-    pools = await client.list_pools(status=LIST_STATUS_FAILED, workspace_id=workspace_id)
-    return next((pool for pool in pools if pool.name == pool_name), None)

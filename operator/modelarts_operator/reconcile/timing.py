@@ -35,14 +35,6 @@ class Timing:
             return self.stable_seconds
         return min(max(seconds, self.transition_seconds), max(MAX_POLL_INTERVAL_SECONDS, self.stable_seconds))
 
-    def spread(self, seconds: float) -> float:
-        """Up to 10% more, so that thousands of objects polled at one interval do not fire in lockstep.
-
-        Never less: the interval is a floor, so a stable pool costs at most one GET per interval (with "up to 10%
-        less" the benchmark measured 6 GETs in 5 minutes for some pools at a 60 s interval).
-        """
-        return seconds * (1.0 + 0.1 * self.jitter())
-
     def backoff(self, failures: int, *, at_least: float = 0.0) -> float:
         """Exponential backoff with full jitter from the transition interval up to the cap."""
         ceiling = min(self.max_backoff_seconds, self.transition_seconds * (2 ** max(failures - 1, 0)))
