@@ -18,7 +18,7 @@ WORKDIR /src
 # (and a dependency that stops shipping wheels fails the build instead of silently needing a compiler).
 COPY requirements.lock ./
 RUN pip download --require-hashes --no-deps --only-binary=:all: --dest /wheels -r requirements.lock
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY operator ./operator
 RUN pip wheel --no-deps --wheel-dir /wheels .
 

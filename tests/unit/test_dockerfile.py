@@ -187,7 +187,7 @@ def test_dockerignore_keeps_local_state_out_of_the_context() -> None:
     assert rules[0] == "*", "deny by default: .venv, .git, kubeconfigs and caches never reach the daemon"
     allowed = {line[1:].rstrip("/") for line in rules if line.startswith("!")}
     # Exactly what the Dockerfile copies.
-    assert allowed == {"pyproject.toml", "README.md", "requirements.lock", "operator"}
+    assert allowed == {"pyproject.toml", "README.md", "LICENSE", "requirements.lock", "operator"}
 
 
 def test_lock_is_closed_under_dependencies() -> None:
