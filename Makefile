@@ -9,10 +9,12 @@ PYTEST := $(BIN)/python -m pytest
 .PHONY: venv lint test test-unit test-integration test-e2e controlplane image prometheus dashboard demo crds manifests lock bench clean
 
 venv: $(STAMP)
-$(STAMP): pyproject.toml
+# The venv installs exactly the hash-pinned versions of requirements-test.lock (runtime + test + dev tools), then
+# the project itself without dependencies: a clean clone gets the same tools as the last green run.
+$(STAMP): pyproject.toml requirements-test.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -U pip setuptools wheel
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --require-hashes -r requirements-test.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 lint: venv
@@ -76,11 +78,13 @@ crds: venv
 manifests: crds controlplane
 	bash deploy/render-manifests.sh
 
-# The container image installs exactly these hash-pinned versions (tests/unit/test_dockerfile.py checks that
-# the lock still satisfies pyproject.toml's dependencies).
+# The container image installs exactly the hash-pinned versions of requirements.lock, the venv those of
+# requirements-test.lock (tests/unit/test_dockerfile.py checks that both still satisfy pyproject.toml).
 lock: venv
 	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
 		--no-emit-find-links --output-file requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links --extra test --output-file requirements-test.lock pyproject.toml
 
 test: lint test-unit test-integration test-e2e
 

@@ -148,9 +148,9 @@ def test_dependencies_come_only_from_the_hash_locked_file(instructions: list[Ins
     assert "--require-hashes" in " ".join(final_installs)
 
 
-def locked_versions() -> dict[str, str]:
+def locked_versions(lock: Path = LOCK) -> dict[str, str]:
     pins: dict[str, str] = {}
-    for match in re.finditer(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", LOCK.read_text(), re.MULTILINE):
+    for match in re.finditer(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", lock.read_text(), re.MULTILINE):
         pins[canonicalize_name(match.group(1))] = match.group(2)
     return pins
 
@@ -166,6 +166,20 @@ def test_every_lock_entry_carries_hashes() -> None:
     for first, *rest in entries:
         assert "==" in first, first
         assert any("--hash=sha256:" in line for line in [first, *rest]), f"no hash for {first}"
+
+
+def test_test_lock_covers_the_test_extra_and_agrees_with_the_runtime_lock() -> None:
+    """The venv (`make venv`) installs requirements-test.lock: it must satisfy the test extra, and pin the
+    runtime dependencies exactly as the image does."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    test_pins = locked_versions(ROOT / "requirements-test.lock")
+    for spec in [*project["dependencies"], *project["optional-dependencies"]["test"]]:
+        requirement = Requirement(spec)
+        name = canonicalize_name(requirement.name)
+        assert name in test_pins, f"{name} is not in requirements-test.lock: run `make lock`"
+        assert requirement.specifier.contains(test_pins[name], prereleases=True), f"{name}: run `make lock`"
+    runtime = locked_versions()
+    assert {n: v for n, v in test_pins.items() if n in runtime} == runtime
 
 
 def test_lock_covers_the_runtime_dependencies_of_pyproject() -> None:
