@@ -146,6 +146,22 @@ async def test_older_object_with_same_display_name_wins_without_a_cloud_call(
     assert await creates(control) == 0
 
 
+async def test_ready_names_the_latest_refusal_not_an_earlier_one(client: ModelArtsClient) -> None:
+    # Seen on the control plane: a pool first NotBound, then bound by a namespace label, then refused for its
+    # display name kept Ready's old "not served by any ModelArtsProject" message.
+    sink = RecordingSink()
+    stale = "namespace ml is not served by any ModelArtsProject"
+    sink.status = {"conditions": [
+        {"type": "Synced", "status": "False", "reason": "NotBound", "message": stale,
+         "lastTransitionTime": "2026-01-01T00:00:00Z"},
+        {"type": "Ready", "status": "False", "reason": "Pending", "message": stale,
+         "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+    rival = DisplayNameClaim(key="other/team-a-pool", creation_timestamp="2025-01-01T00:00:00Z", has_pool=True)
+    await sync(client, sink, StaticClaims(display={"team-a-pool": [rival]}))
+    assert sink.condition("Synced")["reason"] == "DisplayNameTaken"
+    assert sink.condition("Ready")["message"] == sink.condition("Synced")["message"]
+
+
 async def test_scale_is_one_merge_patch_of_what_changed(client: ModelArtsClient, control: AsyncControlClient) -> None:
     sink = RecordingSink()
     await sync_until(client, sink, lambda s: s.get("phase") == "Running" and s["nodes"]["creating"] == 0)

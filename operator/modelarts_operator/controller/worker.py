@@ -301,7 +301,7 @@ class PoolWorker:
         status = obj.status.model_copy(deep=True)
         status.conditions = c.upsert(status.conditions, condition, deleting, reason, message,
                                      generation=obj.generation, now=now)
-        if not deleting and c.find(status.conditions, ConditionType.READY) is None:
+        if not deleting and c.ready_waits_on(status.conditions, has_pool=status.pool_name is not None):
             status.conditions = c.upsert(status.conditions, ConditionType.READY, False, c.READY_PENDING, message,
                                          generation=obj.generation, now=now)
         await sink.write_status(status)

@@ -79,6 +79,13 @@ def upsert(
     return [updated if c is previous else c for c in current]
 
 
+def ready_waits_on(conditions: list[Condition] | None, *, has_pool: bool) -> bool:
+    """Whether ``Ready`` should carry the latest refusal: nothing said yet, or only "Pending" on an earlier refusal
+    while no pool exists (a stale Pending message would name a problem that is already solved)."""
+    ready = find(conditions, ConditionType.READY)
+    return ready is None or (ready.reason == READY_PENDING and not has_pool)
+
+
 def remove(conditions: list[Condition] | None, condition_type: ConditionType) -> list[Condition]:
     return [c for c in conditions or [] if c.type != condition_type]
 

@@ -368,7 +368,7 @@ class PoolSync:
         if previous is None or previous.reason != reason or previous.message != message:
             self._sink.event(True, reason, message)
         self._set(ConditionType.SYNCED, False, reason, message)
-        if c.find(self._status.conditions, ConditionType.READY) is None:
+        if c.ready_waits_on(self._status.conditions, has_pool=self._status.pool_name is not None):
             self._set(ConditionType.READY, False, c.READY_PENDING, message)
         await self._write()
         delay = self._timing.backoff(self._failures + 1) if retry else self._timing.max_backoff_seconds
