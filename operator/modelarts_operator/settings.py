@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from modelarts_operator.reconcile.endpoints import DEFAULT_ALLOWED_ENDPOINTS
@@ -75,7 +75,7 @@ class OperatorSettings(BaseSettings):
     )
     max_backoff_seconds: float = Field(default=300.0, gt=0, description="Upper bound of retry backoff.")
     rate_limit: float = Field(
-        default=10.0, gt=0, description="ModelArts requests per second, shared per (endpoint, project)."
+        default=10.0, gt=0, description="ModelArts requests per second, shared per (endpoint host, project)."
     )
     rate_burst: int = Field(default=20, ge=1, description="Requests that may go at once before the rate applies.")
     leader_election: bool = Field(default=False, description="Run only while holding the Lease "
@@ -96,3 +96,21 @@ class OperatorSettings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+
+class SettingsError(ValueError):
+    """The ``MODELARTS_*`` environment does not make valid settings; the message names every bad variable (never
+    its value: some are secrets)."""
+
+
+def load_settings() -> OperatorSettings:
+    """The settings from the environment, or :class:`SettingsError` saying which variables are wrong and why."""
+    try:
+        return OperatorSettings()
+    except ValidationError as exc:
+        problems = [
+            f"{OperatorSettings.model_config.get('env_prefix', '')}{str(error['loc'][0]).upper()}: {error['msg']}"
+            if error["loc"] else error["msg"]
+            for error in exc.errors(include_input=False, include_url=False)
+        ]
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

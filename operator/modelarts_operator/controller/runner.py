@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 
 import kopf
@@ -24,7 +25,7 @@ from modelarts_operator.controller.context import OperatorContext, default_ident
 from modelarts_operator.controller.kube import KubeApi
 from modelarts_operator.controller.leader import LeaderElector
 from modelarts_operator.metrics import Metrics
-from modelarts_operator.settings import OperatorSettings
+from modelarts_operator.settings import OperatorSettings, SettingsError, load_settings
 
 logger = logging.getLogger(__name__)
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -43,7 +44,11 @@ class _RoutineToDebugFilter(logging.Filter):
 
 
 def run(args: argparse.Namespace) -> int:
-    config = OperatorSettings()
+    try:
+        config = load_settings()
+    except SettingsError as exc:
+        print(f"modelarts-operator run: {exc}", file=sys.stderr)
+        return 2
     if args.namespace:
         config = config.model_copy(update={"namespaces": list(args.namespace)})
     level = logging.DEBUG if args.verbose else getattr(logging, config.log_level.upper(), logging.INFO)

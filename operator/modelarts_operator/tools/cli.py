@@ -157,18 +157,15 @@ def probe_table(report: dict[str, Any]) -> str:
 def run_audit(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from pydantic import ValidationError
-
     from modelarts_operator.controller.kube import KubeApi
     from modelarts_operator.modelarts.client import make_http_client
-    from modelarts_operator.settings import OperatorSettings
+    from modelarts_operator.settings import SettingsError, load_settings
     from modelarts_operator.tools import audit
 
     try:
-        settings = OperatorSettings()
-    except ValidationError as exc:
-        return _fail(f"MODELARTS_* settings are not valid: {exc.error_count()} error(s), e.g. "
-                     f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+        settings = load_settings()
+    except SettingsError as exc:
+        return _fail(str(exc))
 
     async def go() -> audit.AuditReport:
         try:
