@@ -141,8 +141,8 @@ def main() -> int:
             demo.kubectl("apply", "-f", "-", stdin=json.dumps(project(emulator)))
             demo.wait_for_project()
             demo.kubectl("get", "maproject")
-            say(f"kubectl apply -f {EXAMPLE.relative_to(ROOT)}")
-            demo.kubectl("apply", "-f", str(EXAMPLE))
+            say(f"kubectl apply -n {NAMESPACE} -f {EXAMPLE.relative_to(ROOT)}")
+            demo.kubectl("apply", "-n", NAMESPACE, "-f", str(EXAMPLE))
             demo.watch_until(running_with(1), "the pool to be Running")
             demo.kubectl("get", "mapool", POOL, "-n", NAMESPACE, "-o", "wide")
 

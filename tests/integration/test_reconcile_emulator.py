@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from emulator_helpers import SignedClient, eventually, pool_body
+from pydantic import SecretStr
 from reconcile_helpers import BINDING, SPEC, TIMING, GetReader, RecordingSink, StaticClaims, make_object
 
 from modelarts_emulator.config import EmulatorConfig, Timings
@@ -348,3 +349,16 @@ async def test_deleting_before_the_pool_was_recorded_finds_it_but_never_another_
     step = await deletion(client, sink).step()
     assert not step.done and sink.status["poolName"] == pool_name
     assert len(await control.requests(method="DELETE")) == 1
+
+
+async def test_a_cloud_error_before_any_pool_says_ready_false_too(emulator: RunningEmulator) -> None:
+    # Refused credentials on the very first create left Ready unset: kubectl's READY column was empty.
+    auth = AkSkAuth(Credentials(access_key=emulator.access_key, secret_key=SecretStr("wrong-secret-key")))
+    async with httpx.AsyncClient() as http:
+        refused = ModelArtsClient(http, endpoint=emulator.url, project_id=emulator.project_id, auth=auth)
+        sink = RecordingSink()
+        result = await sync(refused, sink)
+    assert result.failed and result.credentials_refused
+    assert sink.condition("Synced")["reason"] == "Unauthorized"
+    assert sink.condition("Ready")["status"] == "False"
+    assert sink.condition("Ready")["message"] == sink.condition("Synced")["message"]

@@ -391,6 +391,8 @@ class PoolSync:
         if previous is None or previous.reason != reason:
             self._sink.event(True, reason, detail)
         self._set(ConditionType.SYNCED, False, reason, detail)
+        if c.ready_waits_on(self._status.conditions, has_pool=self._status.pool_name is not None):
+            self._set(ConditionType.READY, False, c.READY_PENDING, detail)
         await self._write()
         return SyncResult(self._timing.transition_seconds,
                           retry_after=self._timing.backoff(self._failures + 1, at_least=at_least), failed=True,
