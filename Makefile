@@ -22,6 +22,8 @@ lint: venv
 	$(BIN)/mypy
 	MYPYPATH=bench:tools $(BIN)/mypy --strict --explicit-package-bases bench/*.py
 	MYPYPATH=tools $(BIN)/mypy --strict --explicit-package-bases tools/dashboard.py
+	MYPYPATH=operator:tools:tests/unit $(BIN)/mypy --strict --explicit-package-bases tests/unit
+	MYPYPATH=operator:tools:tests/integration $(BIN)/mypy --strict --explicit-package-bases tests/integration
 	$(BIN)/lint-imports
 
 # Tier 1: pure functions, the client against httpx.MockTransport, the controller without a cluster (workers,

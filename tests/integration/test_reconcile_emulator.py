@@ -226,7 +226,9 @@ async def test_invalid_request_waits_for_a_spec_change(client: ModelArtsClient, 
     assert condition["reason"] == "InvalidRequest" and "ModelArts.50004000" in condition["message"]
 
 
-async def delete_until_done(client: ModelArtsClient, sink: RecordingSink, **object_args: Any) -> list[dict]:
+async def delete_until_done(
+    client: ModelArtsClient, sink: RecordingSink, **object_args: Any
+) -> list[dict[str, Any]]:
     """Step the deletion until done; returns every status seen."""
     seen: list[dict[str, Any]] = []
 
@@ -276,7 +278,8 @@ async def test_stalled_deletion_is_reported(client: ModelArtsClient, control: As
 
     async def stalled() -> bool:
         await deletion(client, sink).step()
-        return sink.condition("Deleting")["reason"] == "DeletionStalled"
+        reason: str = sink.condition("Deleting")["reason"]
+        return reason == "DeletionStalled"
 
     await eventually(stalled, bool, within=10.0, interval=0.2)
     assert "has not progressed" in sink.condition("Deleting")["message"]

@@ -98,7 +98,7 @@ def test_objects_in_projects_not_listed_are_not_findings_but_listed_as_unaudited
 
 
 def test_object_bodies_are_read_as_the_api_server_returns_them() -> None:
-    body = {
+    body: dict[str, Any] = {
         "metadata": {"namespace": "ns", "name": "p", "creationTimestamp": "2024-06-01T10:00:00Z",
                      "deletionTimestamp": "2024-06-01T11:00:00Z"},
         "spec": {"displayName": "shown", "workspaceId": "ws-1"},

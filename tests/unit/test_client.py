@@ -93,11 +93,11 @@ async def test_create_pool_from_model_sends_no_status(fake: FakeModelArts, make_
     created["status"] = {"resources": {}}
     fake.reply(json_response(200, created))
     body = Pool(
-        metadata={"labels": {"os.modelarts/name": "pool-ae01"}},  # type: ignore[arg-type]
+        metadata={"labels": {"os.modelarts/name": "pool-ae01"}},
         spec=PoolSpec(
             type="Dedicate", scope=["Train"],
             resources=[PoolResource(flavor="modelarts.vm.cpu.8ud", count=1)],
-            network={"name": "net-01"},  # type: ignore[arg-type]
+            network={"name": "net-01"},
         ),
     )
     pool = await make_client().create_pool(body)

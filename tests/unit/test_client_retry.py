@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -59,11 +60,10 @@ def test_backoff_is_exponential_capped_and_fully_jittered() -> None:
 
 def test_retry_after_is_honoured_only_when_longer() -> None:
     policy = RetryPolicy(base_delay=1.0, max_delay=8.0, jitter=False, max_retry_after=60.0)
-    common = {"operation": "get", "status_code": 429}
-    assert policy.delay(Throttled(retry_after=30.0, **common), 1) == 30.0
-    assert policy.delay(Throttled(retry_after=0.5, **common), 3) == 4.0
-    assert policy.delay(Throttled(retry_after=None, **common), 2) == 2.0
-    assert policy.delay(ServerError(**common), 1) == 1.0
+    assert policy.delay(Throttled(operation="get", status_code=429, retry_after=30.0), 1) == 30.0
+    assert policy.delay(Throttled(operation="get", status_code=429, retry_after=0.5), 3) == 4.0
+    assert policy.delay(Throttled(operation="get", status_code=429, retry_after=None), 2) == 2.0
+    assert policy.delay(ServerError(operation="get", status_code=429), 1) == 1.0
 
 
 @pytest.mark.parametrize(
@@ -104,7 +104,7 @@ async def test_idempotent_calls_retry_5xx_429_and_transport_errors(
     final = ok() if operation != "list" else json_response(200, {"apiVersion": "v2", "kind": "PoolList"})
     fake.reply(server_error(500), throttled(), httpx.ReadTimeout("read timed out"), final)
     client = make_client()
-    calls = {
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
         "get": lambda: client.get_pool(POOL),
         "list": lambda: client.list_pools(),
         "delete": lambda: client.delete_pool(POOL),

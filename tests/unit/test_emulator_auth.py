@@ -30,7 +30,7 @@ class Headers(dict[str, str]):
     def __init__(self, items: dict[str, str]) -> None:
         super().__init__({key.lower(): value for key, value in items.items()})
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return super().get(key.lower(), default)
 
     def __getitem__(self, key: str) -> str:

@@ -255,7 +255,10 @@ def test_list_filters_workspace_and_labels(world: World) -> None:
     other = body(display="pool-bbb")
     other["metadata"]["labels"]["os.modelarts/workspace.id"] = "ws-1"
     world.create(other)
-    names = lambda result: [p["metadata"]["labels"]["os.modelarts/name"] for p in result["items"]]  # noqa: E731
+
+    def names(result: dict[str, Any]) -> list[str]:
+        return [p["metadata"]["labels"]["os.modelarts/name"] for p in result["items"]]
+
     assert names(world.list_pools(workspace_id="0", selector=[], status=None)) == ["pool-aaa"]
     assert names(world.list_pools(workspace_id="ws-1", selector=[], status=None)) == ["pool-bbb"]
     selector = parse_label_selector("os.modelarts/name=pool-aaa")

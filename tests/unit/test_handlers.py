@@ -5,13 +5,21 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from typing import Any
+from typing import Any, Protocol, cast
+
+import kopf
 
 from modelarts_operator.controller import claims
 from modelarts_operator.controller.handlers import Controller, modelartspool_event
 from modelarts_operator.controller.runner import _RoutineToDebugFilter
 from modelarts_operator.controller.worker import PoolWorker
 from modelarts_operator.reconcile.view import DisplayNameClaim
+
+
+class EventHandler(Protocol):
+    """``modelartspool_event`` as written, before kopf's decorator retypes it."""
+
+    async def __call__(self, event: kopf.RawEvent, uid: str, memo: kopf.Memo, **kwargs: Any) -> None: ...
 
 
 def index(spec: dict[str, Any], status: dict[str, Any], name: str = "pool-a") -> dict[tuple[str, ...], Any]:
@@ -32,7 +40,7 @@ def test_index_keys_recorded_pools_wanted_display_names_and_projects() -> None:
 
 
 def test_index_claims_answers_from_the_index_per_project() -> None:
-    data = {
+    data: dict[tuple[str, str], list[str] | list[DisplayNameClaim]] = {
         ("pool", "p-1"): ["ns/a"],
         ("display", "x"): [DisplayNameClaim("ns/a", "t0", True, "proj"), DisplayNameClaim("ns/b", "t1", False, None),
                            DisplayNameClaim("ns/c", "t2", True, "elsewhere")],
@@ -110,8 +118,6 @@ async def test_a_deleted_object_takes_its_series_along() -> None:
     """However the object went (even with its finalizer stripped by hand), its per-object series go with it."""
     import types
 
-    import kopf
-
     from modelarts_operator.controller.context import Indices
     from modelarts_operator.metrics import Metrics, PoolReport
 
@@ -125,9 +131,12 @@ async def test_a_deleted_object_takes_its_series_along() -> None:
 
     controller = Quiet(context=types.SimpleNamespace(metrics=metrics, indices=Indices()))  # type: ignore[arg-type]
     memo = kopf.Memo(controller=controller)
-    obj = {"metadata": {"uid": "uid-a", "namespace": "ns", "name": "a", "resourceVersion": "1"}}
-    await modelartspool_event(event={"type": "MODIFIED", "object": obj}, uid="uid-a", memo=memo)
+    obj: kopf.RawBody = {"metadata": {"uid": "uid-a", "namespace": "ns", "name": "a", "resourceVersion": "1"}}
+    # kopf's decorator types the handler as its WatchingFn protocol (every kwarg kopf passes); the function
+    # itself takes what it reads and **kwargs, which is all this test passes.
+    handler = cast(EventHandler, modelartspool_event)
+    await handler(event={"type": "MODIFIED", "object": obj}, uid="uid-a", memo=memo)
     assert set(metrics.pool_reports()) == {("ns", "a"), ("ns", "b")}
-    await modelartspool_event(event={"type": "DELETED", "object": obj}, uid="uid-a", memo=memo)
+    await handler(event={"type": "DELETED", "object": obj}, uid="uid-a", memo=memo)
     assert set(metrics.pool_reports()) == {("ns", "b")}
     await controller.stop()

@@ -12,6 +12,7 @@ import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import kopf
 import pytest
@@ -160,7 +161,7 @@ async def test_kubeconfig_with_a_client_certificate(
 async def test_kubeconfig_token_and_an_untrusted_server(
     monkeypatch: pytest.MonkeyPatch, no_environment: Path, api_server: ApiServer, tmp_path: Path
 ) -> None:
-    config = {
+    config: dict[str, Any] = {
         "apiVersion": "v1", "kind": "Config", "current-context": "dev",
         "clusters": [{"name": "dev", "cluster": {"server": api_server.url}}],
         "users": [{"name": "u", "user": {"token": "static-token"}}],
@@ -177,7 +178,7 @@ async def test_kubeconfig_token_and_an_untrusted_server(
         await api.aclose()
     assert api_server.seen == []
 
-    config["clusters"][0]["cluster"]["insecure-skip-tls-verify"] = True  # type: ignore[index]
+    config["clusters"][0]["cluster"]["insecure-skip-tls-verify"] = True
     (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config))
     api = KubeApi.from_environment()
     try:

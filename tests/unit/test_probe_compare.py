@@ -99,7 +99,7 @@ def test_error_answers_known_unknown_and_mispaired() -> None:
     assert [(f.severity, f.kind) for f in unknown] == [(Severity.DIFFERENCE, "error-code")]
     mispaired = compare_error_answer(400, not_found, "get")
     assert "HTTP 404" in mispaired[0].detail and mispaired[0].severity == Severity.DIFFERENCE
-    extra = copy.deepcopy(not_found) | {"details": []}
+    extra: dict[str, object] = copy.deepcopy(not_found) | {"details": []}
     assert (Severity.DIFFERENCE, "unknown-field", "details") in kinds(compare_error_answer(404, extra, "get"))
     html = compare_error_answer(502, None, "list", "<html><body>Bad gateway</body></html>")
     assert html[0].kind == "error-body" and "Bad gateway" in html[0].detail

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from modelarts_operator.modelarts.auth import Credentials
 from modelarts_operator.modelarts.retry import RetryPolicy
 from modelarts_operator.tools import strict
-from modelarts_operator.tools.probe import Target, run_probe
+from modelarts_operator.tools.probe import ProbeResult, Target, run_probe
 from modelarts_operator.tools.recording import ReplayTransport, load_records, write_records
 from modelarts_operator.tools.redaction import Redactor
 
@@ -91,8 +91,8 @@ async def test_recorded_files_hold_no_account_id_or_secret_and_replay_to_the_sam
     assert replayed.exit_code == recorded.exit_code
     assert [exchange.label for exchange in replayed.exchanges] == [exchange.label for exchange in recorded.exchanges]
 
-    def summary(result: object) -> list[tuple[str, str, str, int]]:
-        return [(f.finding.kind, f.finding.answer, f.finding.field, f.count) for f in result.findings]  # type: ignore[attr-defined]
+    def summary(result: ProbeResult) -> list[tuple[str, str, str, int]]:
+        return [(f.finding.kind, f.finding.answer, f.finding.field, f.count) for f in result.findings]
 
     assert summary(replayed) == summary(recorded)
     assert ("shape", "get", "status.resources.deleting", 1) in summary(replayed)

@@ -73,7 +73,8 @@ def test_create_body_is_an_on_demand_pool_with_labels() -> None:
 
 def test_patch_is_empty_when_pool_matches_and_names_only_what_changed() -> None:
     assert desired.pool_patch(SPEC, pool()) == {}
-    scaled = SPEC.model_copy(update={"resources": [SPEC.resources[0].model_copy(update={"count": 3})]})  # type: ignore[index]
+    assert SPEC.resources is not None
+    scaled = SPEC.model_copy(update={"resources": [SPEC.resources[0].model_copy(update={"count": 3})]})
     assert desired.pool_patch(scaled, pool()) == {
         "spec": {"resources": [{"flavor": "f1", "count": 3, "maxCount": 3}]}
     }

@@ -132,7 +132,7 @@ def test_aksk_auth_equals_huawei_signer(
     headers = {"X-Project-Id": project_id, "User-Agent": "not-signed/1.0", "Accept": "*/*"}
     if content_type is not None:
         headers["Content-Type"] = content_type
-    request = httpx.Request(method, f"https://{host}{path}", params=query, headers=headers, content=body)
+    request = httpx.Request(method, f"https://{host}{path}", params=tuple(query), headers=headers, content=body)
     credentials = Credentials(
         access_key=AK,
         secret_key=SecretStr(SK),

@@ -42,7 +42,9 @@ from modelarts_operator.modelarts import signer
         ),
     ],
 )
-def test_official_vectors(method, path, query, headers, body, expected) -> None:
+def test_official_vectors(
+    method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str], body: bytes, expected: str
+) -> None:
     got = signer.sign(
         access_key="AccessKey", secret_key="SecretKey", method=method, path=path,
         query_pairs=query, headers=headers, body=body,
