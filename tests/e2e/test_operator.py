@@ -39,6 +39,8 @@ def operator(tmp_path_factory: pytest.TempPathFactory, controlplane: DevCluster,
         tmp_path_factory.mktemp("operator"), controlplane.kubeconfig, emulator, base_env=controlplane.env(),
         transition_poll_seconds=TRANSITION_POLL, stable_poll_seconds=STABLE_POLL, max_backoff_seconds="3",
         deletion_stall_seconds="3", tenant_secrets="true",
+        # Longer than any wait here: a refused key's lock must never be what a fixed Secret waits for.
+        credentials_lockout_seconds="3600",
     )
     process.start()
     yield process
@@ -350,3 +352,19 @@ def test_missing_credentials_are_reported_then_picked_up(kubectl: Kubectl, names
     events = kubectl("get", "events", "-n", namespace, "-o", "yaml").stdout
     assert emulator.secret_key not in text and emulator.secret_key not in events
     kubectl("delete", "mapool", "early-pool", "-n", namespace, "--timeout=90s")
+
+
+@pytest.mark.usefixtures("operator")
+def test_a_fixed_secret_is_used_before_the_refused_keys_lockout_ends(kubectl: Kubectl, namespace: str,
+                                                                    emulator: EmulatorProcess) -> None:
+    """After a 401 the operator holds the refused key back for the lockout window (an hour here), but a Secret
+    fixed meanwhile carries other credentials: they are used as soon as the Secret is read again."""
+    kubectl.credentials_secret(namespace, "modelarts-credentials", emulator.access_key, "a-rotated-secret-key")
+    kubectl.apply(pool_manifest("rotated-pool", namespace, count=1))
+    wait_status(kubectl, namespace, "rotated-pool",
+                lambda s: condition(s, "Synced").get("reason") == "Unauthorized", "the wrong key refused")
+    kubectl.credentials_secret(namespace, "modelarts-credentials", emulator.access_key, emulator.secret_key)
+    # Within the Secret cache period plus one retry (30 s each), far from the hour of the lock.
+    wait_status(kubectl, namespace, "rotated-pool", running_with(1), "Running with the fixed Secret", timeout=150)
+    kubectl("delete", "mapool", "rotated-pool", "-n", namespace, "--timeout=90s")
+

@@ -29,7 +29,7 @@ from modelarts_operator.limiter import LimiterRegistry, before_request_hook, thr
 from modelarts_operator.metrics import Metrics
 from modelarts_operator.modelarts.auth import AkSkAuth, Credentials
 from modelarts_operator.modelarts.client import ModelArtsClient, make_http_client
-from modelarts_operator.modelarts.errors import Unauthorized
+from modelarts_operator.modelarts.errors import CredentialsLocked
 from modelarts_operator.modelarts.retry import RetryPolicy
 from modelarts_operator.reconcile import conditions as c
 from modelarts_operator.reconcile.binding import CredentialsKind, CredentialsRef
@@ -164,7 +164,7 @@ class LockoutGuard:
         self._locks: dict[str, _Lock] = {}
 
     def check(self, key: str, operation: str) -> None:
-        """Raise ``Unauthorized`` (no request sent) while ``key`` is locked; let one probe through after."""
+        """Raise ``CredentialsLocked`` (no request sent) while ``key`` is locked; let one probe through after."""
         lock = self._locks.get(key)
         if lock is None:
             return
@@ -186,14 +186,17 @@ class LockoutGuard:
         if self._on_change is not None and len(self._locks) != before:
             self._on_change(len(self._locks))
 
-    def _refusal(self, lock: _Lock, operation: str, now: float) -> Unauthorized:
+    def _refusal(self, lock: _Lock, operation: str, now: float) -> CredentialsLocked:
         wall = time.time()
         refused = datetime.fromtimestamp(wall - (now - lock.refused_at), UTC).strftime("%H:%M:%SZ")
         until = datetime.fromtimestamp(wall + max(lock.until - now, 0.0), UTC).strftime("%H:%M:%SZ")
-        return Unauthorized(
+        # Come back well before the window ends: a fixed Secret (other credentials, not locked) is used as soon as
+        # the cached read expires, not only once the old key's lock has run out.
+        return CredentialsLocked(
             f"ModelArts refused these credentials at {refused}; no call uses them before {until} (Huawei's gateway "
             "locks an access key for 5 minutes after 5 failed authentications): fix the credentials Secret",
-            operation=operation, status_code=401, retry_after=max(lock.until - now, 1.0))
+            operation=operation, status_code=401,
+            retry_after=min(max(lock.until - now, 1.0), SECRET_CACHE_SECONDS))
 
 
 class CloudAccess:

@@ -121,6 +121,8 @@ class ProjectWorker:
         client = ctx.cloud.client_for(endpoint, spec.project_id, credentials, f"project:{self.name}")
         try:
             await client.list_pools(limit=1, first_page_only=True)
+        except errors.CredentialsLocked as exc:
+            return False, c.SYNCED_UNAUTHORIZED, str(exc), True
         except errors.Unauthorized as exc:
             ctx.credentials.forget(ref)
             return False, c.SYNCED_UNAUTHORIZED, str(exc), True

@@ -143,6 +143,11 @@ class Unauthorized(ModelArtsError):
     """401: credentials missing, invalid or expired, or the signature/clock is off."""
 
 
+class CredentialsLocked(Unauthorized):
+    """Not sent: ModelArts refused these credentials moments ago, and more attempts would keep the key locked at
+    the gateway. Nothing new was learnt about the credentials, so there is no reason to re-read them now."""
+
+
 class Forbidden(ModelArtsError):
     """403: the credentials are valid but not allowed to do this."""
 

@@ -305,7 +305,8 @@ class PoolDeletion:
 
     async def _failed(self, exc: errors.ModelArtsError) -> DeletionStep:
         return await self._failed_with(str(exc), retry_after=exc.retry_after,
-                                       credentials_refused=isinstance(exc, errors.Unauthorized | errors.Forbidden))
+                                       credentials_refused=isinstance(exc, errors.Unauthorized | errors.Forbidden)
+                                       and not isinstance(exc, errors.CredentialsLocked))
 
     async def _failed_with(self, message: str, *, retry_after: float | None = None,
                            credentials_refused: bool = False) -> DeletionStep:

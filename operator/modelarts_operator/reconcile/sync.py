@@ -396,7 +396,7 @@ class PoolSync:
         await self._write()
         return SyncResult(self._timing.transition_seconds,
                           retry_after=self._timing.backoff(self._failures + 1, at_least=at_least), failed=True,
-                          credentials_refused=reason == c.SYNCED_UNAUTHORIZED)
+                          credentials_refused=_refused_by_modelarts(exc))
 
     # --- status -----------------------------------------------------------------------------------
 
@@ -413,6 +413,11 @@ class PoolSync:
 
     async def _write(self) -> None:
         await self._sink.write_status(stamped(self._obj.status, self._status, timestamp(self._now)))
+
+
+def _refused_by_modelarts(exc: errors.ModelArtsError) -> bool:
+    """ModelArts itself refused the credentials (worth re-reading the Secret), not the lockout guard before sending."""
+    return isinstance(exc, errors.Unauthorized | errors.Forbidden) and not isinstance(exc, errors.CredentialsLocked)
 
 
 def stamped(before: ModelArtsPoolStatus, after: ModelArtsPoolStatus, now: str) -> ModelArtsPoolStatus:
