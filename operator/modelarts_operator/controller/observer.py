@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 # Never list more often than this, however many objects ask for a fresh answer at once.
 MIN_LIST_GAP_SECONDS = 0.5
+# After a failed list, the next one waits this long (at most; less if every interest is faster). Objects read their
+# own pools meanwhile, so nothing waits on it.
+LIST_RETRY_SECONDS = 5.0
 # An observer nobody has needed for this long stops (its task ends, its snapshot is dropped).
 IDLE_STOP_SECONDS = 120.0
 
@@ -63,6 +66,9 @@ class PoolListObserver:
     snapshot: Snapshot | None = None
     last_error: errors.ModelArtsError | None = None
     last_success_at: float | None = None
+    # When the last list call started, whatever its outcome: every wait is counted from here, so a failing list
+    # (even one refused before any request, which returns without suspending) can never run in a tight loop.
+    last_attempt_at: float | None = None
     _raw: dict[str, Pool] = field(default_factory=dict)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _listed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -142,13 +148,13 @@ class PoolListObserver:
         return min((interest.every for interest in self.interests.values()), default=IDLE_STOP_SECONDS)
 
     def _due(self) -> float:
-        if self.snapshot is None and self.last_success_at is None:
+        last = self.last_attempt_at
+        if last is None:
             return 0.0
-        last = self.snapshot.started_at if self.snapshot else (self.last_success_at or 0.0)
+        if self.last_error is not None:
+            return max(0.0, last + min(self._interval(), LIST_RETRY_SECONDS) - self.clock())
         if self._wanted_after >= last:
             return max(0.0, last + MIN_LIST_GAP_SECONDS - self.clock())
-        if self.last_error is not None:
-            return max(0.0, last + min(self._interval(), 5.0) - self.clock())
         return max(0.0, last + self._interval() - self.clock())
 
     async def _run(self) -> None:
@@ -166,13 +172,12 @@ class PoolListObserver:
             await self._list_once()
 
     async def _list_once(self) -> None:
-        started = self.clock()
+        started = self.last_attempt_at = self.clock()
         try:
             pools = await self.client.list_pools(workspace_id=self.workspace_id, limit=self.page_size)
         except errors.ModelArtsError as exc:
             first_failure = self.last_error is None
             self.last_error = exc
-            self.last_success_at = self.last_success_at or started
             if first_failure:
                 logger.warning("listing pools of project %s failed (%s); objects read their pools one by one",
                                self.key[1], exc)
