@@ -8,7 +8,13 @@ import base64
 
 import pytest
 
-from modelarts_operator.controller.cloud import ConfigurationError, CredentialStore, LockoutGuard, origin_of
+from modelarts_operator.controller.cloud import (
+    UNUSED_LOCK_SECONDS,
+    ConfigurationError,
+    CredentialStore,
+    LockoutGuard,
+    origin_of,
+)
 from modelarts_operator.controller.kube import ObjectGone, SecretData
 from modelarts_operator.modelarts.errors import CredentialsLocked, Unauthorized
 from modelarts_operator.reconcile.binding import CredentialsKind, CredentialsRef
@@ -161,3 +167,23 @@ def test_other_keys_and_other_answers_are_not_locked() -> None:
     for code in ("403", "429", "500", "transport_error"):
         guard.observed("c", code)
         guard.check("c", "get")
+
+
+def test_credentials_nobody_uses_any_more_stop_counting_as_refused() -> None:
+    """The Secret was fixed: the refused key's lock ends and no probe ever comes. It must not keep the
+    ModelArtsCredentialsRefused alert firing forever."""
+    clock = Clock()
+    counts: list[int] = []
+    guard = LockoutGuard(window_seconds=300, probe_timeout=60, clock=clock, on_change=counts.append)
+    guard.observed("old", "401")
+    guard.observed("other", "401")
+    clock.now += 300 + UNUSED_LOCK_SECONDS - 1
+    guard.check("other", "get")  # "other" is still in use: its probe goes after the window
+    guard.check("new", "get")
+    assert counts == [1, 2]
+    clock.now += 2
+    guard.check("new", "get")
+    assert counts == [1, 2, 1], "the unused lock is forgotten, the probed one stays until its answer"
+    guard.observed("other", "401")
+    assert counts == [1, 2, 1]
+

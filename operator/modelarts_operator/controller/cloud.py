@@ -144,6 +144,12 @@ def _fingerprint(credentials: Credentials) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
+# A lock whose window ended this long ago without anyone probing the key: nobody uses those credentials any more
+# (callers come back within SECRET_CACHE_SECONDS), e.g. the Secret was fixed. It is forgotten, so it no longer
+# counts as refused credentials (the ModelArtsCredentialsRefused alert).
+UNUSED_LOCK_SECONDS = 4 * SECRET_CACHE_SECONDS
+
+
 @dataclass
 class _Lock:
     refused_at: float
@@ -165,10 +171,11 @@ class LockoutGuard:
 
     def check(self, key: str, operation: str) -> None:
         """Raise ``CredentialsLocked`` (no request sent) while ``key`` is locked; let one probe through after."""
+        now = self._clock()
+        self._forget_unused(now)
         lock = self._locks.get(key)
         if lock is None:
             return
-        now = self._clock()
         if now < lock.until:
             raise self._refusal(lock, operation, now)
         if lock.probing_since is not None and now - lock.probing_since < self._probe_timeout:
@@ -177,12 +184,23 @@ class LockoutGuard:
 
     def observed(self, key: str, code: str) -> None:
         """An answer came back with ``key``: a 401 locks it (again), anything else from the server clears it."""
+        now = self._clock()
+        self._forget_unused(now)
         before = len(self._locks)
         if code == "401":
-            now = self._clock()
             self._locks[key] = _Lock(refused_at=now, until=now + self._window)
         elif code.isdigit():
             self._locks.pop(key, None)
+        self._changed(before)
+
+    def _forget_unused(self, now: float) -> None:
+        before = len(self._locks)
+        for key, lock in list(self._locks.items()):
+            if lock.probing_since is None and now - lock.until > UNUSED_LOCK_SECONDS:
+                del self._locks[key]
+        self._changed(before)
+
+    def _changed(self, before: int) -> None:
         if self._on_change is not None and len(self._locks) != before:
             self._on_change(len(self._locks))
 
