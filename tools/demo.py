@@ -43,7 +43,7 @@ class Demo:
         if echo:
             print(f"$ kubectl {' '.join(args)}", flush=True)
         result = subprocess.run([str(self._kubectl), *args], input=stdin, capture_output=True, text=True,
-                                env=self._cluster.env(), check=False, timeout=60)
+                                env=self._cluster.env(), check=False, timeout=60, cwd=ROOT)
         if result.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         if echo and result.stdout.strip():
@@ -141,8 +141,8 @@ def main() -> int:
             demo.kubectl("apply", "-f", "-", stdin=json.dumps(project(emulator)))
             demo.wait_for_project()
             demo.kubectl("get", "maproject")
-            say(f"kubectl apply -n {NAMESPACE} -f {EXAMPLE.relative_to(ROOT)}")
-            demo.kubectl("apply", "-n", NAMESPACE, "-f", str(EXAMPLE))
+            say("the team applies its pool, which names neither credentials nor a project")
+            demo.kubectl("apply", "-n", NAMESPACE, "-f", str(EXAMPLE.relative_to(ROOT)))
             demo.watch_until(running_with(1), "the pool to be Running")
             demo.kubectl("get", "mapool", POOL, "-n", NAMESPACE, "-o", "wide")
 

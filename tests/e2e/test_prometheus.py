@@ -338,6 +338,9 @@ def test_the_alerts_for_what_is_wrong_are_pending_and_no_others(arranged: Arrang
         return alerts if expected <= set(alerts) else None
 
     alerts = wait_for(expected_pending, timeout=90, what=f"alerts {sorted(expected)} pending", interval=1.0)
+    for name, labels in sorted(alerts.items()):  # shown with -s (docs/operations.md quotes it)
+        for one in labels:
+            print(f"{name:<30}{ {k: v for k, v in sorted(one.items()) if k != 'alertname'} }")
     assert [(a["namespace"], a["name"]) for a in alerts["ModelArtsPoolDeletionStalled"]] == [
         (arranged.namespace, "stuck")]
     assert [(a["namespace"], a["phase"]) for a in alerts["ModelArtsPoolAbnormal"]] == [(arranged.namespace, "Abnormal")]

@@ -8,7 +8,8 @@
   binding may have changed.
 
 kopf is used as an informer here on purpose: its change handlers record progress in annotations on every retry,
-and its daemons require a finalizer of kopf's own; our workers need neither (see ``worker.py``).
+and its daemons require a finalizer of kopf's own (https://kopf.readthedocs.io/en/stable/daemons/#deletion-prevention);
+our workers need neither (see ``worker.py``).
 """
 
 from __future__ import annotations
@@ -155,8 +156,9 @@ def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict
 
 @kopf.on.event(*POOLS)
 async def modelartspool_event(event: kopf.RawEvent, uid: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    """``async`` on purpose: kopf runs plain ``def`` handlers in a thread pool, and waking a worker's
-    ``asyncio.Event`` from another thread is not thread-safe."""
+    """``async`` on purpose: kopf runs plain ``def`` handlers in a thread pool
+    (https://kopf.readthedocs.io/en/stable/async/), and waking a worker's ``asyncio.Event`` from another thread is
+    not thread-safe."""
     controller = _controller(memo)
     controller.context.indices.capture(kwargs)
     body = event.get("object") if event.get("type") != "DELETED" else None
