@@ -21,25 +21,28 @@ class Leases:
         self.lease: dict[str, Any] | None = None
         self.version = 0
         self.down = False
+        self.hanging = False
 
-    def _check(self) -> None:
+    async def _check(self) -> None:
         if self.down:
             raise KubeError("connection refused")
+        if self.hanging:  # a network partition: no answer, no error
+            await asyncio.Event().wait()
 
     async def get_lease(self, namespace: str, name: str) -> dict[str, Any]:
-        self._check()
+        await self._check()
         if self.lease is None:
             raise ObjectGone("no lease")
         return copy.deepcopy(self.lease)
 
     async def create_lease(self, namespace: str, lease: dict[str, Any]) -> dict[str, Any]:
-        self._check()
+        await self._check()
         if self.lease is not None:
             raise Conflict("exists")
         return self._store(lease)
 
     async def replace_lease(self, namespace: str, name: str, lease: dict[str, Any]) -> dict[str, Any]:
-        self._check()
+        await self._check()
         assert self.lease is not None
         if lease["metadata"].get("resourceVersion") != self.lease["metadata"]["resourceVersion"]:
             raise Conflict("stale")
@@ -121,6 +124,17 @@ async def test_a_leader_that_cannot_renew_gives_up_before_the_lease_expires() ->
     await asyncio.wait_for(keeping, timeout=2)
     assert leader.deadline_passed()
     assert FAST.renew_deadline < FAST.lease_duration, "it stops before anybody else may start"
+
+
+async def test_a_renewal_that_hangs_is_cut_off_at_the_renew_deadline() -> None:
+    """A partition answers nothing: the leader must not wait for its HTTP timeout while the lease runs out."""
+    store = Leases()
+    quick = ElectionTiming(lease_duration=1.5, renew_deadline=0.5, retry_period=0.1)
+    leader = LeaderElector(store, "ops", "a", quick)  # type: ignore[arg-type]  (the real monotonic clock)
+    await leader.acquire()
+    store.hanging = True
+    await asyncio.wait_for(leader.keep(), timeout=quick.lease_duration)
+    assert leader.deadline_passed()
 
 
 async def test_release_hands_the_lease_over_at_once() -> None:

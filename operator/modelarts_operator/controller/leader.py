@@ -70,16 +70,30 @@ class LeaderElector:
         logger.info("leading as %s (Lease %s/%s)", self._identity, self._namespace, self._name)
 
     async def keep(self) -> None:
-        """Renew until the renew deadline passes without a renewal; then return (leadership is lost)."""
+        """Renew until the renew deadline passes without a renewal; then return (leadership is lost).
+
+        Each attempt is cut off at the deadline (as client-go bounds its renewals with a context deadline): a
+        request that hangs — a network partition answers nothing rather than refusing — must not keep this
+        process leading past it, while a standby may already count down the lease.
+        """
         while True:
-            await asyncio.sleep(self._timing.retry_period)
-            with contextlib.suppress(KubeError):
-                if await self._try_acquire_or_renew():
-                    continue
-            if self._renewed_at is None or self._clock() - self._renewed_at >= self._timing.renew_deadline:
+            await asyncio.sleep(min(self._timing.retry_period, self._remaining()))
+            remaining = self._remaining()
+            if remaining > 0:
+                with contextlib.suppress(KubeError, TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        if await self._try_acquire_or_renew():
+                            continue
+            if self.deadline_passed():
                 logger.error("could not renew the Lease %s/%s for %.0fs: leadership lost", self._namespace,
                              self._name, self._timing.renew_deadline)
                 return
+
+    def _remaining(self) -> float:
+        """Seconds left before the renew deadline (0 when it has passed, or nothing was ever renewed)."""
+        if self._renewed_at is None:
+            return 0.0
+        return max(0.0, self._renewed_at + self._timing.renew_deadline - self._clock())
 
     def deadline_passed(self) -> bool:
         return self._renewed_at is None or self._clock() - self._renewed_at >= self._timing.renew_deadline
