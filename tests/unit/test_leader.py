@@ -12,6 +12,7 @@ from modelarts_operator.controller.kube import Conflict, KubeError, ObjectGone
 from modelarts_operator.controller.leader import ElectionTiming, LeaderElector
 
 FAST = ElectionTiming(lease_duration=15.0, renew_deadline=10.0, retry_period=0.001)
+TIMING_AFTER_EXPIRY = FAST.lease_duration + 1
 
 
 class Leases:
@@ -124,6 +125,22 @@ async def test_a_leader_that_cannot_renew_gives_up_before_the_lease_expires() ->
     await asyncio.wait_for(keeping, timeout=2)
     assert leader.deadline_passed()
     assert FAST.renew_deadline < FAST.lease_duration, "it stops before anybody else may start"
+
+
+async def test_a_standby_waits_out_an_unreachable_api_server() -> None:
+    store, clock = Leases(), Clock()
+    await elector(store, "a", clock).acquire()
+    standby = elector(store, "b", clock)
+    assert not await standby._try_acquire_or_renew()  # it has seen "a" holding the Lease
+    store.down = True
+    waiting = asyncio.ensure_future(standby.acquire())
+    for _ in range(50):
+        await asyncio.sleep(0.002)
+    assert not waiting.done(), "an outage is not a reason to stop waiting"
+    clock.now += TIMING_AFTER_EXPIRY  # "a" did not renew meanwhile either
+    store.down = False
+    await asyncio.wait_for(waiting, timeout=2)
+    assert store.holder == "b"
 
 
 async def test_a_renewal_that_hangs_is_cut_off_at_the_renew_deadline() -> None:

@@ -59,13 +59,28 @@ class LeaderElector:
         return self._identity
 
     async def acquire(self) -> None:
-        """Return once this process holds the Lease (waiting as a standby meanwhile)."""
+        """Return once this process holds the Lease (waiting as a standby meanwhile).
+
+        An API server that cannot be reached is waited out, not fatal: a standby that died with every outage
+        would be restarted in CrashLoopBackOff, with back-off delays, just when it is needed.
+        """
         announced = False
-        while not await self._try_acquire_or_renew():
-            if not announced:
-                holder = (self._observed or {}).get("holderIdentity") or "nobody"
-                logger.info("standby: the Lease %s/%s is held by %s", self._namespace, self._name, holder)
-                announced = True
+        failure = ""
+        while True:
+            try:
+                if await self._try_acquire_or_renew():
+                    break
+            except KubeError as exc:
+                if str(exc) != failure:  # once per kind of failure, not every retry period of an outage
+                    logger.warning("standby: cannot read the Lease %s/%s (retrying): %s", self._namespace,
+                                   self._name, exc)
+                failure = str(exc)
+            else:
+                failure = ""
+                if not announced:
+                    holder = (self._observed or {}).get("holderIdentity") or "nobody"
+                    logger.info("standby: the Lease %s/%s is held by %s", self._namespace, self._name, holder)
+                    announced = True
             await asyncio.sleep(self._timing.retry_period)
         logger.info("leading as %s (Lease %s/%s)", self._identity, self._namespace, self._name)
 
