@@ -285,6 +285,10 @@ def test_apiserver_stops_and_starts_alone_on_the_same_port_with_the_same_etcd(
     with DevCluster.start(tmp_path / "restart", controller_manager=False, binaries=controlplane_binaries) as cluster:
         kubectl = Kubectl(controlplane_binaries.kubectl, cluster.kubeconfig, cluster.env())
         kubectl("create", "configmap", "survivor", "-n", "default", "--from-literal=k=v")
+        kubectl.apply(CRD)
+        kubectl("wait", "--for=condition=Established", f"crd/widgets.{GROUP}", "--timeout=60s")
+        widget = {"apiVersion": f"{GROUP}/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}}
+        kubectl.apply(widget)
         api_port, etcd_port = cluster.ports[0], cluster.ports[1]
         etcd_pid, old_apiserver = cluster.pids["etcd"], cluster.pids["kube-apiserver"]
 
@@ -298,6 +302,7 @@ def test_apiserver_stops_and_starts_alone_on_the_same_port_with_the_same_etcd(
         cluster.start_apiserver()
         assert cluster.apiserver_running() and cluster.pids["kube-apiserver"] != old_apiserver
         assert cluster.ports[0] == api_port and _port_open(api_port)
+        assert kubectl.json("get", "widget", "w", "-n", "default")["metadata"]["name"] == "w"
         shown = kubectl.json("get", "configmap", "survivor", "-n", "default")
         assert shown["data"] == {"k": "v"}, "the data lives in etcd, not in the API server"
         with pytest.raises(DevClusterError, match="already running"):
