@@ -123,7 +123,6 @@ async def test_a_leader_that_cannot_renew_gives_up_before_the_lease_expires() ->
     assert not keeping.done(), "still within the renew deadline"
     clock.now += FAST.renew_deadline
     await asyncio.wait_for(keeping, timeout=2)
-    assert leader.deadline_passed()
     assert FAST.renew_deadline < FAST.lease_duration, "it stops before anybody else may start"
 
 
@@ -150,8 +149,7 @@ async def test_a_renewal_that_hangs_is_cut_off_at_the_renew_deadline() -> None:
     leader = LeaderElector(store, "ops", "a", quick)  # type: ignore[arg-type]  (the real monotonic clock)
     await leader.acquire()
     store.hanging = True
-    await asyncio.wait_for(leader.keep(), timeout=quick.lease_duration)
-    assert leader.deadline_passed()
+    await asyncio.wait_for(leader.keep(), timeout=quick.lease_duration)  # returned: leadership given up
 
 
 async def test_release_hands_the_lease_over_at_once() -> None:

@@ -99,7 +99,7 @@ class LeaderElector:
                     async with asyncio.timeout(remaining):
                         if await self._try_acquire_or_renew():
                             continue
-            if self.deadline_passed():
+            if self._remaining() <= 0:
                 logger.error("could not renew the Lease %s/%s for %.0fs: leadership lost", self._namespace,
                              self._name, self._timing.renew_deadline)
                 return
@@ -109,9 +109,6 @@ class LeaderElector:
         if self._renewed_at is None:
             return 0.0
         return max(0.0, self._renewed_at + self._timing.renew_deadline - self._clock())
-
-    def deadline_passed(self) -> bool:
-        return self._renewed_at is None or self._clock() - self._renewed_at >= self._timing.renew_deadline
 
     async def release(self) -> None:
         """Hand the Lease back if we hold it (clean shutdown): the next leader need not wait for it to expire."""
