@@ -104,12 +104,6 @@ class LeaderElector:
                              self._name, self._timing.renew_deadline)
                 return
 
-    def _remaining(self) -> float:
-        """Seconds left before the renew deadline (0 when it has passed, or nothing was ever renewed)."""
-        if self._renewed_at is None:
-            return 0.0
-        return max(0.0, self._renewed_at + self._timing.renew_deadline - self._clock())
-
     async def release(self) -> None:
         """Hand the Lease back if we hold it (clean shutdown): the next leader need not wait for it to expire."""
         if self._lease is None or (self._lease.get("spec") or {}).get("holderIdentity") != self._identity:
@@ -123,6 +117,12 @@ class LeaderElector:
             logger.info("Lease %s/%s released", self._namespace, self._name)
         except KubeError as exc:
             logger.warning("could not release the Lease: %s", exc)
+
+    def _remaining(self) -> float:
+        """Seconds left before the renew deadline (0 when it has passed, or nothing was ever renewed)."""
+        if self._renewed_at is None:
+            return 0.0
+        return max(0.0, self._renewed_at + self._timing.renew_deadline - self._clock())
 
     async def _try_acquire_or_renew(self) -> bool:
         now_wall = datetime.now(UTC)
