@@ -146,7 +146,8 @@ async def test_a_renewal_that_hangs_is_cut_off_at_the_renew_deadline() -> None:
     """A partition answers nothing: the leader must not wait for its HTTP timeout while the lease runs out."""
     store = Leases()
     quick = ElectionTiming(lease_duration=1.5, renew_deadline=0.5, retry_period=0.1)
-    leader = LeaderElector(store, "ops", "a", quick)  # type: ignore[arg-type]  (the real monotonic clock)
+    # The real monotonic clock: the cut-off is asyncio's timeout, which the fake clock cannot move.
+    leader = LeaderElector(store, "ops", "a", quick)  # type: ignore[arg-type]
     await leader.acquire()
     store.hanging = True
     await asyncio.wait_for(leader.keep(), timeout=quick.lease_duration)  # returned: leadership given up
