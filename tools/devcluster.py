@@ -54,6 +54,18 @@ ADMIN_USER = "devcluster-admin"
 CONTROLLERS = (
     "namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller"
 )
+AUDIT_LOG = "audit.log"
+# Who wrote what, and when: every write at Metadata level (no bodies, so no Secret values), reads not at all.
+# Tests tell processes apart by their client-certificate user (``DevCluster.user_kubeconfig``).
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "Metadata", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+        {"level": "None"},
+    ],
+}
 
 
 class DevClusterError(RuntimeError):
@@ -186,8 +198,13 @@ def generate_credentials(certs: Path) -> None:
     _openssl("pkey", "-in", str(certs / "sa.key"), "-pubout", "-out", str(certs / "sa.pub"))
 
 
-def write_kubeconfig(path: Path, server_url: str, certs: Path) -> None:
-    """Absolute file references (not *-data) so kubectl, the kubernetes client and kopf all read it alike."""
+def write_kubeconfig(
+    path: Path, server_url: str, certs: Path, *, client: str = "admin", user: str = ADMIN_USER
+) -> None:
+    """Absolute file references (not *-data) so kubectl, the kubernetes client and kopf all read it alike.
+
+    ``client`` names the certificate pair in ``certs`` (``<client>.crt``/``.key``) that authenticates as ``user``.
+    """
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -199,14 +216,14 @@ def write_kubeconfig(path: Path, server_url: str, certs: Path) -> None:
         ],
         "users": [
             {
-                "name": ADMIN_USER,
+                "name": user,
                 "user": {
-                    "client-certificate": str(certs / "admin.crt"),
-                    "client-key": str(certs / "admin.key"),
+                    "client-certificate": str(certs / f"{client}.crt"),
+                    "client-key": str(certs / f"{client}.key"),
                 },
             }
         ],
-        "contexts": [{"name": "devcluster", "context": {"cluster": "devcluster", "user": ADMIN_USER}}],
+        "contexts": [{"name": "devcluster", "context": {"cluster": "devcluster", "user": user}}],
         "current-context": "devcluster",
         "preferences": {},
     }
@@ -312,6 +329,51 @@ class DevCluster:
 
     def export_lines(self) -> str:
         return f"export KUBECONFIG={shlex.quote(str(self.kubeconfig))}\nexport PATH={shlex.quote(self.env()['PATH'])}\n"
+
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log: one JSON line per write (see ``AUDIT_POLICY``), across restarts."""
+        return self.workdir / AUDIT_LOG
+
+    def audit_events(self) -> list[dict[str, object]]:
+        """The audit log's events so far (a line still being written is skipped)."""
+        events: list[dict[str, object]] = []
+        with contextlib.suppress(FileNotFoundError), self.audit_log.open() as lines:
+            for line in lines:
+                with contextlib.suppress(ValueError):
+                    events.append(json.loads(line))
+        return events
+
+    def user_kubeconfig(self, user: str, *, group: str = "system:masters") -> Path:
+        """A kubeconfig of its own for ``user`` (a client certificate from the cluster CA, in ``group``).
+
+        Two processes with different users can be told apart in the audit log.
+        """
+        certs = self.workdir / "certs"
+        if not (certs / f"user-{user}.crt").exists():
+            _issue_cert(certs, f"user-{user}", f"/O={group}/CN={user}", "extendedKeyUsage=clientAuth")
+        path = self.workdir / f"kubeconfig-{user}"
+        write_kubeconfig(path, self.server_url, certs, client=f"user-{user}", user=user)
+        return path
+
+    def stop_apiserver(self, *, grace: float = 10.0) -> None:
+        """Stop kube-apiserver alone (SIGTERM, then SIGKILL); etcd and its data stay, as in a control-plane
+        restart. Idempotent. Clients get "connection refused" until :meth:`start_apiserver`."""
+        pid, binary = self._state.processes["kube-apiserver"]
+        self._terminate("kube-apiserver", pid, binary, grace)
+
+    def start_apiserver(self, *, timeout: float = 60.0) -> None:
+        """Start kube-apiserver again on the same port, with the same certificates and the same etcd; return
+        once it is ready. Its log continues in kube-apiserver.log."""
+        if self.apiserver_running():
+            raise DevClusterError("kube-apiserver is already running")
+        binary = Path(self._state.processes["kube-apiserver"][1])
+        self._spawn("kube-apiserver", binary, self._apiserver_args(), append=True)
+        self._poll(time.monotonic() + timeout, "kube-apiserver /readyz", lambda: self._get("/readyz") == "ok")
+
+    def apiserver_running(self) -> bool:
+        pid, binary = self._state.processes["kube-apiserver"]
+        return _pid_alive(pid, binary)
 
     @classmethod
     def start(
@@ -420,8 +482,7 @@ class DevCluster:
     def _boot(self, bins: Binaries, controller_manager: bool, *, deadline: float) -> None:
         """Start each process only once the one it depends on is ready (no connection-refused log noise)."""
         certs = self.workdir / "certs"
-        etcd_url, peer_url, server_url = self.etcd_url, self._state.etcd_peer_url, self.server_url
-        api_port = server_url.rsplit(":", 1)[1]
+        etcd_url, peer_url = self.etcd_url, self._state.etcd_peer_url
         self._spawn("etcd", bins.etcd, [
             "--name", "devcluster", "--data-dir", self._state.etcd_data_dir, "--unsafe-no-fsync",
             "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
@@ -429,22 +490,7 @@ class DevCluster:
             "--initial-cluster", f"devcluster={peer_url}", "--log-level", "warn",
         ])  # fmt: skip
         self._poll(deadline, "etcd /health", self._etcd_healthy)
-        self._spawn("kube-apiserver", bins.kube_apiserver, [
-            f"--etcd-servers={etcd_url}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={api_port}",
-            f"--cert-dir={certs}",
-            f"--tls-cert-file={certs / 'apiserver.crt'}", f"--tls-private-key-file={certs / 'apiserver.key'}",
-            f"--client-ca-file={certs / 'ca.crt'}",
-            "--authorization-mode=RBAC",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--allow-privileged=true",
-            "--disable-admission-plugins=ServiceAccount",
-            f"--service-account-issuer={server_url}/",
-            f"--service-account-key-file={certs / 'sa.pub'}",
-            f"--service-account-signing-key-file={certs / 'sa.key'}",
-            # The `kubernetes` Endpoints would point at 127.0.0.1, which validation rejects (log noise only).
-            "--endpoint-reconciler-type=none",
-        ])  # fmt: skip
+        self._spawn("kube-apiserver", bins.kube_apiserver, self._apiserver_args())
         self._poll(deadline, "kube-apiserver /readyz", lambda: self._get("/readyz") == "ok")
         if controller_manager and bins.kube_controller_manager:
             self._spawn("kube-controller-manager", bins.kube_controller_manager, [
@@ -463,9 +509,34 @@ class DevCluster:
                 lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default") is not None,
             )  # fmt: skip
 
-    def _spawn(self, name: str, binary: Path, args: list[str]) -> None:
+    def _apiserver_args(self) -> list[str]:
+        certs = self.workdir / "certs"
+        server_url = self.server_url
+        audit_policy = self.workdir / "audit-policy.yaml"
+        audit_policy.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
+        return [
+            f"--etcd-servers={self.etcd_url}",
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            f"--secure-port={server_url.rsplit(':', 1)[1]}",
+            f"--cert-dir={certs}",
+            f"--tls-cert-file={certs / 'apiserver.crt'}", f"--tls-private-key-file={certs / 'apiserver.key'}",
+            f"--client-ca-file={certs / 'ca.crt'}",
+            "--authorization-mode=RBAC",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--allow-privileged=true",
+            "--disable-admission-plugins=ServiceAccount",
+            f"--service-account-issuer={server_url}/",
+            f"--service-account-key-file={certs / 'sa.pub'}",
+            f"--service-account-signing-key-file={certs / 'sa.key'}",
+            # The `kubernetes` Endpoints would point at 127.0.0.1, which validation rejects (log noise only).
+            "--endpoint-reconciler-type=none",
+            f"--audit-policy-file={audit_policy}", f"--audit-log-path={self.audit_log}", "--audit-log-maxsize=200",
+            "--audit-log-maxbackup=1",
+        ]  # fmt: skip
+
+    def _spawn(self, name: str, binary: Path, args: list[str], *, append: bool = False) -> None:
         log = self.workdir / f"{name}.log"
-        with log.open("wb") as out:
+        with log.open("ab" if append else "wb") as out:
             # A new session per process: stop() signals the whole group, and Ctrl-C in the shell that ran
             # `devcluster.py up` does not reach the cluster.
             proc = subprocess.Popen(

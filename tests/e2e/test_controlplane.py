@@ -276,3 +276,52 @@ def _cwd(proc: Path) -> Path | None:
         return Path(os.readlink(proc / "cwd"))
     except OSError:
         return None
+
+
+def test_apiserver_stops_and_starts_alone_on_the_same_port_with_the_same_etcd(
+    tmp_path: Path, controlplane_binaries: Binaries
+) -> None:
+    """The harness for API-server outages (tests/e2e/test_failover.py): etcd and the data outlive the restart."""
+    with DevCluster.start(tmp_path / "restart", controller_manager=False, binaries=controlplane_binaries) as cluster:
+        kubectl = Kubectl(controlplane_binaries.kubectl, cluster.kubeconfig, cluster.env())
+        kubectl("create", "configmap", "survivor", "-n", "default", "--from-literal=k=v")
+        kubectl.apply(CRD)
+        kubectl("wait", "--for=condition=Established", f"crd/widgets.{GROUP}", "--timeout=60s")
+        widget = {"apiVersion": f"{GROUP}/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}}
+        kubectl.apply(widget)
+        api_port, etcd_port = cluster.ports[0], cluster.ports[1]
+        etcd_pid, old_apiserver = cluster.pids["etcd"], cluster.pids["kube-apiserver"]
+
+        cluster.stop_apiserver()
+        assert not cluster.apiserver_running() and not _port_open(api_port)
+        assert _pid_running(etcd_pid) and _port_open(etcd_port), "etcd must keep running"
+        refused = kubectl("get", "configmap", "survivor", "-n", "default", "--request-timeout=5s", check=False)
+        assert refused.returncode != 0 and "refused" in refused.stderr
+        cluster.stop_apiserver()  # idempotent
+
+        cluster.start_apiserver()
+        assert cluster.apiserver_running() and cluster.pids["kube-apiserver"] != old_apiserver
+        assert cluster.ports[0] == api_port and _port_open(api_port)
+        assert kubectl.json("get", "widget", "w", "-n", "default")["metadata"]["name"] == "w"
+        shown = kubectl.json("get", "configmap", "survivor", "-n", "default")
+        assert shown["data"] == {"k": "v"}, "the data lives in etcd, not in the API server"
+        with pytest.raises(DevClusterError, match="already running"):
+            cluster.start_apiserver()
+
+
+def test_audit_log_names_each_client_certificate_user(tmp_path: Path, controlplane_binaries: Binaries) -> None:
+    """Processes given their own kubeconfig (``user_kubeconfig``) are told apart by the API server's audit log."""
+    with DevCluster.start(tmp_path / "audit", controller_manager=False, binaries=controlplane_binaries) as cluster:
+        operator_a = Kubectl(controlplane_binaries.kubectl, cluster.user_kubeconfig("operator-a"), cluster.env())
+        operator_a("create", "configmap", "written-by-a", "-n", "default")
+        operator_a("get", "configmap", "written-by-a", "-n", "default")  # reads are not audited
+
+        def writes_by_a() -> list[dict[str, Any]]:
+            return [e for e in cluster.audit_events() if (e.get("user") or {}).get("username") == "operator-a"]
+
+        written = wait_for(writes_by_a, timeout=10, what="operator-a's write in the audit log")
+        assert [(e["verb"], e["objectRef"]["resource"], e["objectRef"]["name"]) for e in written] == [
+            ("create", "configmaps", "written-by-a")
+        ]
+        assert "system:masters" in written[0]["user"]["groups"]
+        assert "requestObject" not in written[0], "Metadata level: no bodies (Secret values) in the log"

@@ -254,6 +254,24 @@ async def test_deletion_mirrors_draining_until_404(client: ModelArtsClient, cont
     assert len(await control.requests(method="DELETE")) == 1
 
 
+async def test_lost_record_of_a_delete_does_not_send_another(client: ModelArtsClient,
+                                                            control: AsyncControlClient) -> None:
+    """The status write after the DELETE was lost (API server down, or the replica died before writing): the pool
+    is visibly Deleting, so the next step (or the next leader) watches it instead of deleting it again."""
+    sink = RecordingSink()
+    await sync_until(client, sink, lambda s: s.get("phase") == "Running" and s["nodes"]["creating"] == 0)
+    await control.set_deletion(sink.status["poolName"], "stall")
+    before = dict(sink.status)
+    await deletion(client, sink).step()
+    assert len(await control.requests(method="DELETE")) == 1
+    sink.status = before  # the write of deletion.requestedAt never reached the API server
+    for _ in range(3):
+        step = await deletion(client, sink).step()
+        assert not step.done
+    assert len(await control.requests(method="DELETE")) == 1
+    assert sink.condition("Deleting")["reason"] == "DeletionInProgress"
+
+
 async def test_refused_deletion_stalls_and_keeps_trying(client: ModelArtsClient, control: AsyncControlClient) -> None:
     sink = RecordingSink()
     await sync(client, sink)

@@ -12,6 +12,7 @@ from modelarts_operator.controller.kube import Conflict, KubeError, ObjectGone
 from modelarts_operator.controller.leader import ElectionTiming, LeaderElector
 
 FAST = ElectionTiming(lease_duration=15.0, renew_deadline=10.0, retry_period=0.001)
+TIMING_AFTER_EXPIRY = FAST.lease_duration + 1
 
 
 class Leases:
@@ -21,25 +22,28 @@ class Leases:
         self.lease: dict[str, Any] | None = None
         self.version = 0
         self.down = False
+        self.hanging = False
 
-    def _check(self) -> None:
+    async def _check(self) -> None:
         if self.down:
             raise KubeError("connection refused")
+        if self.hanging:  # a network partition: no answer, no error
+            await asyncio.Event().wait()
 
     async def get_lease(self, namespace: str, name: str) -> dict[str, Any]:
-        self._check()
+        await self._check()
         if self.lease is None:
             raise ObjectGone("no lease")
         return copy.deepcopy(self.lease)
 
     async def create_lease(self, namespace: str, lease: dict[str, Any]) -> dict[str, Any]:
-        self._check()
+        await self._check()
         if self.lease is not None:
             raise Conflict("exists")
         return self._store(lease)
 
     async def replace_lease(self, namespace: str, name: str, lease: dict[str, Any]) -> dict[str, Any]:
-        self._check()
+        await self._check()
         assert self.lease is not None
         if lease["metadata"].get("resourceVersion") != self.lease["metadata"]["resourceVersion"]:
             raise Conflict("stale")
@@ -120,6 +124,33 @@ async def test_a_leader_that_cannot_renew_gives_up_before_the_lease_expires() ->
     clock.now += FAST.renew_deadline
     await asyncio.wait_for(keeping, timeout=2)
     assert FAST.renew_deadline < FAST.lease_duration, "it stops before anybody else may start"
+
+
+async def test_a_standby_waits_out_an_unreachable_api_server() -> None:
+    store, clock = Leases(), Clock()
+    await elector(store, "a", clock).acquire()
+    standby = elector(store, "b", clock)
+    assert not await standby._try_acquire_or_renew()  # it has seen "a" holding the Lease
+    store.down = True
+    waiting = asyncio.ensure_future(standby.acquire())
+    for _ in range(50):
+        await asyncio.sleep(0.002)
+    assert not waiting.done(), "an outage is not a reason to stop waiting"
+    clock.now += TIMING_AFTER_EXPIRY  # "a" did not renew meanwhile either
+    store.down = False
+    await asyncio.wait_for(waiting, timeout=2)
+    assert store.holder == "b"
+
+
+async def test_a_renewal_that_hangs_is_cut_off_at_the_renew_deadline() -> None:
+    """A partition answers nothing: the leader must not wait for its HTTP timeout while the lease runs out."""
+    store = Leases()
+    quick = ElectionTiming(lease_duration=1.5, renew_deadline=0.5, retry_period=0.1)
+    # The real monotonic clock: the cut-off is asyncio's timeout, which the fake clock cannot move.
+    leader = LeaderElector(store, "ops", "a", quick)  # type: ignore[arg-type]
+    await leader.acquire()
+    store.hanging = True
+    await asyncio.wait_for(leader.keep(), timeout=quick.lease_duration)  # returned: leadership given up
 
 
 async def test_release_hands_the_lease_over_at_once() -> None:

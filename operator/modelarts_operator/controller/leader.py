@@ -59,24 +59,47 @@ class LeaderElector:
         return self._identity
 
     async def acquire(self) -> None:
-        """Return once this process holds the Lease (waiting as a standby meanwhile)."""
+        """Return once this process holds the Lease (waiting as a standby meanwhile).
+
+        An API server that cannot be reached is waited out, not fatal: a standby that died with every outage
+        would be restarted in CrashLoopBackOff, with back-off delays, just when it is needed.
+        """
         announced = False
-        while not await self._try_acquire_or_renew():
-            if not announced:
-                holder = (self._observed or {}).get("holderIdentity") or "nobody"
-                logger.info("standby: the Lease %s/%s is held by %s", self._namespace, self._name, holder)
-                announced = True
+        failure = ""
+        while True:
+            try:
+                if await self._try_acquire_or_renew():
+                    break
+            except KubeError as exc:
+                if str(exc) != failure:  # once per kind of failure, not every retry period of an outage
+                    logger.warning("standby: cannot read the Lease %s/%s (retrying): %s", self._namespace,
+                                   self._name, exc)
+                failure = str(exc)
+            else:
+                failure = ""
+                if not announced:
+                    holder = (self._observed or {}).get("holderIdentity") or "nobody"
+                    logger.info("standby: the Lease %s/%s is held by %s", self._namespace, self._name, holder)
+                    announced = True
             await asyncio.sleep(self._timing.retry_period)
         logger.info("leading as %s (Lease %s/%s)", self._identity, self._namespace, self._name)
 
     async def keep(self) -> None:
-        """Renew until the renew deadline passes without a renewal; then return (leadership is lost)."""
+        """Renew until the renew deadline passes without a renewal; then return (leadership is lost).
+
+        Each attempt is cut off at the deadline (as client-go bounds its renewals with a context deadline): a
+        request that hangs — a network partition answers nothing rather than refusing — must not keep this
+        process leading past it, while a standby may already count down the lease.
+        """
         while True:
-            await asyncio.sleep(self._timing.retry_period)
-            with contextlib.suppress(KubeError):
-                if await self._try_acquire_or_renew():
-                    continue
-            if self._renewed_at is None or self._clock() - self._renewed_at >= self._timing.renew_deadline:
+            await asyncio.sleep(min(self._timing.retry_period, self._remaining()))
+            remaining = self._remaining()
+            if remaining > 0:
+                with contextlib.suppress(KubeError, TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        if await self._try_acquire_or_renew():
+                            continue
+            if self._remaining() <= 0:
                 logger.error("could not renew the Lease %s/%s for %.0fs: leadership lost", self._namespace,
                              self._name, self._timing.renew_deadline)
                 return
@@ -94,6 +117,12 @@ class LeaderElector:
             logger.info("Lease %s/%s released", self._namespace, self._name)
         except KubeError as exc:
             logger.warning("could not release the Lease: %s", exc)
+
+    def _remaining(self) -> float:
+        """Seconds left before the renew deadline (0 when it has passed, or nothing was ever renewed)."""
+        if self._renewed_at is None:
+            return 0.0
+        return max(0.0, self._renewed_at + self._timing.renew_deadline - self._clock())
 
     async def _try_acquire_or_renew(self) -> bool:
         now_wall = datetime.now(UTC)

@@ -188,10 +188,12 @@ class PoolDeletion:
         return pool.name
 
     def _should_send_delete(self, pool: Pool) -> bool:
-        if not self._deletion.requested_at or self._deletion.last_error:
-            return True
+        # A pool already going needs no DELETE, even when our record of having sent one is missing: the status
+        # write after it failed (API server unreachable) or the replica that sent it died before writing.
         if pool.status.phase == PoolPhase.DELETING or pool.metadata.deletion_timestamp:
             return False
+        if not self._deletion.requested_at or self._deletion.last_error:
+            return True
         last = parse_timestamp(self._deletion.last_requested_at or self._deletion.requested_at)
         resend_after = RESEND_AFTER_INTERVALS * self._timing.transition_seconds
         return last is None or (self._now - last).total_seconds() >= resend_after
