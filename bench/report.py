@@ -1,4 +1,4 @@
-"""Print the README's "measured vs target" table from a results file of ``bench/run.py``.
+"""Print the "measured vs target" table of docs/performance.md from a results file of ``bench/run.py``.
 
     .venv/bin/python bench/report.py bench/results/latest.json
 """

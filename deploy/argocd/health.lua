@@ -1,7 +1,7 @@
 -- Argo CD health check for modelarts.operator.dev/ModelArtsPool.
 --
--- Register it in argocd-cm under resource.customizations.health.modelarts.operator.dev_ModelArtsPool (see the
--- README, "Argo CD"). Tested by tests/unit/test_argocd_health.py with Argo CD's own engine
+-- Register it in argocd-cm under resource.customizations.health.modelarts.operator.dev_ModelArtsPool (see
+-- docs/argocd.md). Tested by tests/unit/test_argocd_health.py with Argo CD's own engine
 -- (tools/argocd-health) on recorded objects of every state.
 --
 --   Healthy      Ready=True, the spec is synced (or the pool is only observed) and the current generation seen

@@ -59,7 +59,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         help="the secret key of the access key in the same position (default: the documented "
-        "local development key, see the README)",
+        "local development key, see docs/emulator.md)",
     )
     parser.add_argument("--token", default=None, help="also accept this value in X-Auth-Token (IAM token auth)")
     parser.add_argument(

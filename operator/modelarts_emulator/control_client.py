@@ -73,7 +73,7 @@ def named(pools: list[JSON], display_name: str) -> list[JSON]:
 
 
 class Endpoints:
-    """Every control route: see the table in ``control.py`` (and the README)."""
+    """Every control route: see the table in ``control.py`` (and docs/emulator.md)."""
 
     @staticmethod
     def healthz() -> Call[JSON]:

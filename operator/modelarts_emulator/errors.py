@@ -15,7 +15,7 @@ GATEWAY_NO_SUCH_API = "APIGW.0101"
 GATEWAY_THROTTLED = "APIGW.0308"
 GATEWAY_AUTH_PREFIX = "Incorrect IAM authentication information: "
 GATEWAY_LOCKED_MSG = GATEWAY_AUTH_PREFIX + "AK access failed to reach the limit,forbidden."
-# Emulator choices where no public source names a code (documented in the README).
+# Emulator choices where no public source names a code (documented in docs/emulator.md).
 PROJECT_MISMATCH = "ModelArts.0203"
 DELETION_REFUSED = "ModelArts.50015002"
 PREPAID_DELETE_MSG = (

@@ -5,7 +5,8 @@ opaque token that names the last pool returned and the query it belongs to. Send
 filters gives the next page; a token that cannot be read, or one from another query, is a 400. A pool created
 or deleted between pages shows up or drops out as its name falls, as in Kubernetes (no snapshot is kept).
 
-Huawei's ListPools reference documents neither parameter (README: "Paging"); this is the emulator's own choice.
+Huawei's ListPools reference documents neither parameter (docs/emulator.md: "Paging"); this is the emulator's own
+choice.
 """
 
 from __future__ import annotations

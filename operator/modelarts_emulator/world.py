@@ -291,7 +291,7 @@ class World:
             raise ApiError(int(mode["status"]), str(mode["error_code"]), str(mode["error_msg"]))
         annotations = record["pool"]["metadata"].get("annotations", {})
         if annotations.get(ANNOTATION_BILLING_MODE) == PREPAID:
-            # No public source names this answer; status, code and words are the emulator's (README).
+            # No public source names this answer; status, code and words are the emulator's (docs/emulator.md).
             raise ApiError(403, DELETION_REFUSED, PREPAID_DELETE_MSG)
         now = self.clock()
         if record["deletion"]:

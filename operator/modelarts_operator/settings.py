@@ -12,7 +12,8 @@ from modelarts_operator.resource.project import Adoption
 
 
 class OperatorSettings(BaseSettings):
-    """Every setting of ``modelarts-operator run``; the README's settings table mirrors this class."""
+    """Every setting of ``modelarts-operator run``; the settings table in docs/configuration.md mirrors this class
+    (tests/unit/test_docs.py)."""
 
     model_config = SettingsConfigDict(env_prefix="MODELARTS_", extra="ignore")
 

@@ -4,7 +4,7 @@ Each replica has its own identity in the Lease, its own client certificate (so t
 wrote what) and its own ModelArts access key (so the emulator's request log says who called). Deletions are held
 in the cloud with the emulator's ``stall`` mode while a failure happens, then released: "mid-deletion" is a state
 the test controls, not a race it hopes to win. Every wait is on a condition with a timeout; the takeover times
-are measured and printed (README, "High availability"), not asserted beyond the safety bounds of the election.
+are measured and printed (docs/high-availability.md), not asserted beyond the safety bounds of the election.
 """
 
 from __future__ import annotations

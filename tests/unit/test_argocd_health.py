@@ -158,7 +158,7 @@ def test_the_engine_shows_pending_deletion_without_a_deletion_message(binary: Pa
 
 
 def test_the_engine_reads_what_kubectl_prints(binary: Path) -> None:
-    """`kubectl get mapool -o json` (a List) and a single YAML object work as input, as the README shows."""
+    """`kubectl get mapool -o json` (a List) and a single YAML object work as input, as docs/argocd.md shows."""
     obj = load("running")
     for stdin in (json.dumps({"apiVersion": "v1", "kind": "List", "items": [obj, obj]}),
                   (FIXTURES / "running.yaml").read_text()):

@@ -60,13 +60,3 @@ def test_other_hosts_need_allow_remote(host: str) -> None:
     assert "--allow-remote" in str(refused.value)
     check_bind_host(host, allow_remote=True)
 
-
-def test_every_flag_is_in_the_readme() -> None:
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    parser = argparse.ArgumentParser()
-    configure_parser(parser)
-    flags = [flag for action in parser._actions for flag in action.option_strings if flag.startswith("--")]
-    missing = [flag for flag in flags if f"`{flag}`" not in readme and flag != "--help"]
-    assert missing == []

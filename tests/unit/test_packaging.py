@@ -121,8 +121,8 @@ def test_examples_cover_the_documented_cases() -> None:
 
 
 def test_argocd_registration_is_documented_with_the_real_key() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert "resource.customizations.health.modelarts.operator.dev_ModelArtsPool" in readme
+    page = (ROOT / "docs" / "argocd.md").read_text()
+    assert "resource.customizations.health.modelarts.operator.dev_ModelArtsPool" in page
     operator_app, pools_app = yaml.safe_load_all((ROOT / "deploy" / "argocd" / "application.yaml").read_text())
     assert operator_app["kind"] == pools_app["kind"] == "Application"
     assert operator_app["spec"]["source"]["path"] == "deploy/helm/modelarts-operator"

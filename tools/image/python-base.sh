@@ -3,7 +3,7 @@
 # needed): Debian bookworm's python3.11 with a venv at /opt/venv, the machine's extra CA certificates (the
 # package proxy's, without which pip cannot verify PyPI), merged /usr, no man pages, docs or locales.
 # Usage: python-base.sh OUTPUT.tar   (root; build.sh calls it and caches the tarball under a hash of this file)
-# Background and measurements: README, "Container image".
+# Background and measurements: docs/install.md, "Container image".
 set -euo pipefail
 out="$1"
 SUITE=bookworm  # build.sh reads this line: the suite is part of the cache key
