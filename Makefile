@@ -24,6 +24,7 @@ lint: venv
 	MYPYPATH=tools $(BIN)/mypy --strict --explicit-package-bases tools/dashboard.py
 	MYPYPATH=operator:tools:tests/unit $(BIN)/mypy --strict --explicit-package-bases tests/unit
 	MYPYPATH=operator:tools:tests/integration $(BIN)/mypy --strict --explicit-package-bases tests/integration
+	MYPYPATH=operator:tools:tests/e2e $(BIN)/mypy --strict --explicit-package-bases tests/e2e
 	$(BIN)/lint-imports
 
 # Tier 1: pure functions, the client against httpx.MockTransport, the controller without a cluster (workers,

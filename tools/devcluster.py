@@ -40,6 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import yaml
 
@@ -335,9 +336,9 @@ class DevCluster:
         """The API server's audit log: one JSON line per write (see ``AUDIT_POLICY``), across restarts."""
         return self.workdir / AUDIT_LOG
 
-    def audit_events(self) -> list[dict[str, object]]:
+    def audit_events(self) -> list[dict[str, Any]]:
         """The audit log's events so far (a line still being written is skipped)."""
-        events: list[dict[str, object]] = []
+        events: list[dict[str, Any]] = []
         with contextlib.suppress(FileNotFoundError), self.audit_log.open() as lines:
             for line in lines:
                 with contextlib.suppress(ValueError):

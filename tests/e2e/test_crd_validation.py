@@ -90,7 +90,7 @@ BAD_MANIFESTS = [
      "spec.endpoint"),
 ]
 
-PROJECT = {
+PROJECT: dict[str, Any] = {
     "apiVersion": "modelarts.operator.dev/v1alpha1",
     "kind": "ModelArtsProject",
     "metadata": {"name": "bad-project"},

@@ -251,7 +251,10 @@ def test_operator_killed_mid_create_and_mid_delete(kubectl: Kubectl, namespace: 
     operator.kill()
     operator.start()
     for n in names:
-        wait_for(lambda n=n: get(kubectl, namespace, n) is None, timeout=90, what=f"{n} gone")
+        def gone(name: str = n) -> bool:
+            return get(kubectl, namespace, name) is None
+
+        wait_for(gone, timeout=90, what=f"{n} gone")
         assert emulator.control.pools_named(n) == []
 
 

@@ -168,11 +168,11 @@ def tenant(kubectl: Kubectl, tmp_path: Path, name: str, *, status_write: bool = 
     """A ServiceAccount of team-b bound only to the chart's tenant-edit role (plus status write, as a careless
     wildcard role would grant), as a kubectl of its own."""
     kubectl("create", "serviceaccount", name, "-n", TEAM_B, check=False)
-    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-               "metadata": {"name": f"{name}-tenant", "namespace": TEAM_B},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                           "name": "t-modelarts-operator-tenant-edit"},
-               "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": TEAM_B}]}
+    binding: dict[str, Any] = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                               "metadata": {"name": f"{name}-tenant", "namespace": TEAM_B},
+                               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                           "name": "t-modelarts-operator-tenant-edit"},
+                               "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": TEAM_B}]}
     kubectl.apply(binding)
     if status_write:
         role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
@@ -200,7 +200,10 @@ def pool(name: str, namespace: str, count: int = 1, **spec: Any) -> dict[str, An
 
 def status(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
     result = kubectl("get", "mapool", name, "-n", namespace, "-o", "json", check=False)
-    return (json.loads(result.stdout).get("status") or {}) if result.returncode == 0 else {}
+    if result.returncode != 0:
+        return {}
+    found: dict[str, Any] = json.loads(result.stdout).get("status") or {}
+    return found
 
 
 def condition(s: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -209,14 +212,20 @@ def condition(s: dict[str, Any], kind: str) -> dict[str, Any]:
 
 def wait_reason(kubectl: Kubectl, namespace: str, name: str, kind: str, reason: str,
                 timeout: float = 45) -> dict[str, Any]:
-    return wait_for(lambda: (s := status(kubectl, namespace, name)) and condition(s, kind).get("reason") == reason
-                    and s, timeout=timeout, what=f"{namespace}/{name} {kind}={reason}")
+    def reached() -> dict[str, Any] | None:
+        current = status(kubectl, namespace, name)
+        return current if condition(current, kind).get("reason") == reason else None
+
+    return wait_for(reached, timeout=timeout, what=f"{namespace}/{name} {kind}={reason}")
 
 
 def running(kubectl: Kubectl, namespace: str, name: str, nodes: int = 1) -> dict[str, Any]:
-    return wait_for(lambda: (s := status(kubectl, namespace, name)) and s.get("phase") == "Running"
-                    and (s.get("nodes") or {}).get("available") == nodes and s, timeout=60,
-                    what=f"{namespace}/{name} Running with {nodes} nodes")
+    def reached() -> dict[str, Any] | None:
+        current = status(kubectl, namespace, name)
+        ready = current.get("phase") == "Running" and (current.get("nodes") or {}).get("available") == nodes
+        return current if ready else None
+
+    return wait_for(reached, timeout=60, what=f"{namespace}/{name} Running with {nodes} nodes")
 
 
 def gone(kubectl: Kubectl, namespace: str, name: str, timeout: float = 60) -> None:
@@ -391,9 +400,11 @@ def test_hostile_answers_do_not_hurt_the_other_tenants(kubectl: Kubectl, emulato
     kubectl.apply(pool("bystander", TEAM_A))
     running(kubectl, TEAM_A, "bystander")
     bystander_seconds = time.monotonic() - started
-    refused = wait_for(lambda: condition(status(kubectl, TEAM_H, "hostile"), "Synced").get("reason")
-                       in ("MalformedResponse", "CloudError") and status(kubectl, TEAM_H, "hostile"),
-                       timeout=60, what="the hostile project's pool to report the bad answers")
+    def reported() -> dict[str, Any] | None:
+        current = status(kubectl, TEAM_H, "hostile")
+        return current if condition(current, "Synced").get("reason") in ("MalformedResponse", "CloudError") else None
+
+    refused = wait_for(reported, timeout=60, what="the hostile project's pool to report the bad answers")
     assert "nested too deeply" in condition(refused, "Synced")["message"] or "larger than" in (
         condition(refused, "Synced")["message"])
     project_ready = wait_for(lambda: next((c for c in (kubectl.json("get", "maproject", f"proj-h-{RUN}").get(
