@@ -60,3 +60,29 @@ async def test_a_list_refused_before_sending_is_retried_later_not_at_once() -> N
         assert len(calls) == 2, f"{len(calls)} list calls: the observer did not wait after a failure"
         assert observer._due() == LIST_RETRY_SECONDS
         await observer.stop()
+
+
+async def test_an_observer_nobody_needs_makes_no_call() -> None:
+    calls: list[str] = []
+
+    async def before_request(operation: str) -> None:
+        calls.append(operation)
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=json.dumps({"items": []})))
+    clock = FrozenClock()
+    async with httpx.AsyncClient(transport=transport) as http:
+        client = ModelArtsClient(http, endpoint="https://modelarts.cn-north-4.myhuaweicloud.com", project_id="p",
+                                 auth=TokenAuth("token"), before_request=before_request)
+        observer = PoolListObserver(key=("e", "p", "0", "k"), client=client, page_size=10, clock=clock)
+        observer.subscribe("ns/a", "pool-a", 5.0, asyncio.Event())
+        await listed(observer, lambda: observer.snapshot is not None)
+        observer.unsubscribe("ns/a")  # the object now uses other credentials
+        clock.now += 3600.0  # long past any interval
+        observer._changed.set()
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert calls == ["list"]
+        # Someone asking for a fresh answer still gets a list.
+        snapshot = await observer.fresh(after=clock.now - 1, wait_seconds=5.0)
+        assert snapshot is not None and calls == ["list", "list"]
+        await observer.stop()

@@ -73,6 +73,7 @@ class PoolListObserver:
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _listed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _wanted_after: float = -1.0
+    _waiters: int = 0  # callers of fresh() waiting for a list right now
     _task: asyncio.Task[None] | None = None
     _idle_since: float | None = None
     _failed: tuple[float, dict[str, Pool]] | None = None
@@ -117,9 +118,13 @@ class PoolListObserver:
             self._wanted_after = max(self._wanted_after, after)
         self._changed.set()
         self._ensure_running()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(wait_seconds), self._listed:
-                await self._listed.wait_for(lambda: self._good(after) or self.last_error is not None)
+        self._waiters += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_seconds), self._listed:
+                    await self._listed.wait_for(lambda: self._good(after) or self.last_error is not None)
+        finally:
+            self._waiters -= 1
         return self.snapshot if self._good(after) else None
 
     async def failed(self, after: float) -> dict[str, Pool]:
@@ -159,11 +164,13 @@ class PoolListObserver:
 
     async def _run(self) -> None:
         while True:
-            if not self.interests and self._idle_since is not None and (
+            if not self.interests and not self._waiters and self._idle_since is not None and (
                     self.clock() - self._idle_since >= IDLE_STOP_SECONDS):
                 return
             self._changed.clear()
-            wait = self._due()
+            # Nobody needs the list (every object moved on, e.g. to a fixed Secret's credentials): no call at all,
+            # least of all with credentials ModelArts refused, until someone asks again or the observer stops.
+            wait = self._due() if self.interests or self._waiters else IDLE_STOP_SECONDS
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(min(wait, IDLE_STOP_SECONDS)):
