@@ -228,7 +228,8 @@ def test_rendered_rbac_cluster_wide_vs_namespaced(helm: Helm) -> None:
 
     scoped = kinds(helm.template("--set", "watchNamespaces={team-a,team-b}", "--set", "tenancy.tenantSecrets=true",
                                  "--set", "tenancy.tenantSecretNames={modelarts-credentials}",
-                                 "--set", "tenancy.projectSecretNamespaces={platform-secrets}"))
+                                 "--set", "tenancy.projectSecretNamespaces={platform-secrets}",
+                                 "--set", "tenancy.projectSecretNames={modelarts-team-a}"))
     assert _roles(scoped) == [("default", "modelarts-operator-project-events"),
                               ("modelarts-system", "modelarts-operator-leader-election"),
                               ("platform-secrets", "modelarts-operator-project-secrets"),
@@ -236,6 +237,9 @@ def test_rendered_rbac_cluster_wide_vs_namespaced(helm: Helm) -> None:
     cluster_rules = [r for role in scoped["ClusterRole"] for r in role["rules"]
                      if "-tenant-" not in role["metadata"]["name"]]
     assert not any("secrets" in r["resources"] or "modelartspools" in r["resources"] for r in cluster_rules)
+    (platform,) = [r for r in scoped["Role"] if r["metadata"]["namespace"] == "platform-secrets"]
+    assert platform["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
+                                  "resourceNames": ["modelarts-team-a"]}]
     (team_a,) = [r for r in scoped["Role"] if r["metadata"]["namespace"] == "team-a"]
     (secret_rule,) = [r for r in team_a["rules"] if "secrets" in r["resources"]]
     assert secret_rule == {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
