@@ -96,6 +96,12 @@ class Kube:
         items: list[dict[str, Any]] = listed["items"]
         return items
 
+    def any_pools(self, namespace: str) -> bool:
+        """Whether the namespace still has an object: one item asked for, so that waiting for n objects to go does
+        not make the API server (and this process) serialise all of them every second on the operator's cores."""
+        listed = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, limit=1)
+        return bool(listed["items"])
+
     def delete_all(self, namespace: str) -> float:
         """One DELETE of the whole collection (as ``kubectl delete mapool --all``); returns when it was sent."""
         sent = time.time()
@@ -146,6 +152,12 @@ class WriteLog:
         if self._thread is not None:
             self._thread.join(timeout=15)
 
+    def statuses(self, namespace: str) -> list[dict[str, Any]]:
+        """The latest status of every object of the namespace, as the watch last delivered it (no API call)."""
+        prefix = f"{namespace}/"
+        with self._lock:
+            return [status or {} for key, status in self._status.items() if key.startswith(prefix)]
+
     def since(self, started: float, until: float | None = None) -> list[Write]:
         with self._lock:
             return [w for w in self.writes if w.at >= started and (until is None or w.at < until)]
@@ -182,12 +194,12 @@ class WriteLog:
     def _record(self, kind: str, obj: dict[str, Any]) -> None:
         key = _key(obj)
         status = obj.get("status")
-        changed = kind != "DELETED" and status != self._status.get(key)
-        if kind == "DELETED":
-            self._status.pop(key, None)
-        else:
-            self._status[key] = status
         with self._lock:
+            changed = kind != "DELETED" and status != self._status.get(key)
+            if kind == "DELETED":
+                self._status.pop(key, None)
+            else:
+                self._status[key] = status
             self.writes.append(Write(at=time.time(), kind=kind, key=key, status_changed=changed,
                                      deleting=bool(obj["metadata"].get("deletionTimestamp"))))
 
