@@ -47,6 +47,17 @@ class Stack:
     group: str  # the namespace label value the group's ModelArtsProject selects
 
 
+def alive(stack: Stack, condition: Callable[[], bool]) -> Callable[[], bool]:
+    """``condition``, failing at once if the operator process has exited (rather than waiting out a timeout)."""
+    def check() -> bool:
+        process = stack.operator.process
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the operator exited with {process.returncode} (see {stack.operator.log})")
+        return condition()
+
+    return check
+
+
 def _running(statuses: list[dict[str, Any]]) -> int:
     return sum(1 for s in statuses if s.get("phase") == "Running" and (s.get("nodes") or {}).get("available") == 1)
 
@@ -81,7 +92,7 @@ def populate(stack: Stack, namespace: str, n: int) -> float:
     started = time.monotonic()
     stack.kube.create_pools(namespace, names)
     stack.log(f"  {n} objects created in {time.monotonic() - started:.1f}s; waiting for Running")
-    stack.kube.wait(running(stack, namespace, n), timeout=600 + n, what=f"{n} pools Running",
+    stack.kube.wait(alive(stack, running(stack, namespace, n)), timeout=600 + n, what=f"{n} pools Running",
                     interval=1.0)
     took = time.monotonic() - started
     stack.log(f"  {n} pools Running after {took:.0f}s")
@@ -98,8 +109,8 @@ def deletion(stack: Stack, namespace: str, n: int, delete_seconds: float) -> dic
     pid = stack.operator.process.pid
     cpu_before = cpu_seconds(pid)
     sent = stack.kube.delete_all(namespace)
-    took = stack.kube.wait(lambda: not stack.kube.any_pools(namespace), timeout=3 * delete_seconds + 2 * n + 300,
-                           what=f"{n} objects gone", interval=1.0)
+    took = stack.kube.wait(alive(stack, lambda: not stack.kube.any_pools(namespace)),
+                           timeout=3 * delete_seconds + 2 * n + 300, what=f"{n} objects gone", interval=1.0)
     cpu = cpu_seconds(pid) - cpu_before
     time.sleep(1)  # the watch delivers the last DELETED events
     calls = [c for c in stack.control.calls() if c.at >= sent]
