@@ -32,6 +32,7 @@ sys.path[:0] = [str(HERE), str(ROOT / "tools")]
 
 from emulog import EmulatorControl  # noqa: E402
 from kubeapi import Kube, WriteLog  # noqa: E402
+from runtime import operator_command  # noqa: E402
 from scenarios import Stack, creation, deletion, restart, steady  # noqa: E402
 
 from devcluster import Binaries, DevCluster  # noqa: E402
@@ -111,6 +112,9 @@ def main() -> int:
     if args.long_deletion:
         seconds, _, count = args.long_deletion.partition(":")
         groups.append((float(seconds), [int(count)]))
+    command, runtime_env = operator_command()
+    log(f"operator runtime: {command[0]} (requirements.lock only)")
+    results["machine"]["operator_runtime"] = "a virtualenv of requirements.lock only, as in the image"
     log(f"control plane starting in {workdir}")
     cluster = DevCluster.start(workdir / "controlplane", binaries=binaries)
     writes: WriteLog | None = None
@@ -135,7 +139,8 @@ def main() -> int:
             kube.project(project, group=str(group), project_id=emulator.project_id, endpoint=emulator.url,
                          access_key=emulator.access_key, secret_key=emulator.secret_key,
                          secret_namespace=f"bench-platform-{group}")
-            operator = OperatorProcess.configure(groupdir, cluster.kubeconfig, emulator, base_env=cluster.env(),
+            operator = OperatorProcess.configure(groupdir, cluster.kubeconfig, emulator,
+                                                 base_env={**cluster.env(), **runtime_env}, command=command,
                                                  namespaces=f"bench-{group}-*", **operator_env)
             operator.start()
             stack = Stack(kube, writes, emulator, EmulatorControl(emulator.url), operator, settings, log,
