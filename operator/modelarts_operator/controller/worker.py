@@ -311,7 +311,7 @@ class PoolWorker:
         key = (target.endpoint, target.project_id, workspace_of(obj.spec.workspace_id, cloud_workspace),
                _fingerprint(credentials))
         observer = ctx.observers.get(key, lambda: ctx.cloud.client_for(
-            target.endpoint, target.project_id, credentials, f"list:{target.project_id}"))
+            target.endpoint, target.project_id, credentials, f"list:{target.project_id}", shared=True))
         if self._subscription is not None and self._subscription[0] is not observer:
             self._unsubscribe()
         self._observer = observer
