@@ -1,5 +1,6 @@
-"""The Kubernetes side of the benchmarks: bulk create/delete of ModelArtsPool objects and a watch that timestamps
-every write, so status writes and "object gone" moments are measured where they happen (the API server)."""
+"""The Kubernetes side of the benchmarks: the tenancy a platform sets up (a ModelArtsProject per group, its Secret
+in one namespace), bulk create/delete of ModelArtsPool objects, and a watch that timestamps every write, so status
+writes and "object gone" moments are measured where they happen (the API server)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,35 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 GROUP, VERSION, PLURAL = "modelarts.operator.dev", "v1alpha1", "modelartspools"
+PROJECT_PLURAL = "modelartsprojects"
 FLAVOR = "modelarts.vm.cpu.8ud"
+# The namespace label a group's ModelArtsProject selects (what a platform would put on its tenants' namespaces).
+GROUP_LABEL = "bench.modelarts.operator.dev/group"
+SECRET_NAME = "modelarts-credentials"  # noqa: S105 (a name)
 
 
 def pool_manifest(name: str, namespace: str, *, count: int = 1, deletion_policy: str = "Delete") -> dict[str, Any]:
+    """A pool as a tenant writes it: no credentials, no project (the ModelArtsProject selecting the namespace
+    decides both)."""
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ModelArtsPool",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": FLAVOR, "count": count}],
-                 "credentialsSecretRef": {"name": "modelarts-credentials"}, "deletionPolicy": deletion_policy},
+                 "deletionPolicy": deletion_policy},
+    }
+
+
+def project_manifest(name: str, *, group: str, project_id: str, endpoint: str, secret_namespace: str
+                     ) -> dict[str, Any]:
+    """A ModelArtsProject serving every namespace labelled with the group, its Secret in ``secret_namespace``."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelArtsProject",
+        "metadata": {"name": name},
+        "spec": {"projectId": project_id, "region": "cn-north-4", "endpoint": endpoint,
+                 "credentialsSecretRef": {"namespace": secret_namespace, "name": SECRET_NAME},
+                 "namespaceSelector": {"matchLabels": {GROUP_LABEL: group}}},
     }
 
 
@@ -37,12 +57,28 @@ class Kube:
         self.custom: Any = client.CustomObjectsApi(self.api_client)
         self.core: Any = client.CoreV1Api(self.api_client)
 
-    def namespace(self, name: str, access_key: str, secret_key: str) -> None:
-        self.core.create_namespace({"metadata": {"name": name}})
-        self.core.create_namespaced_secret(name, {
-            "metadata": {"name": "modelarts-credentials"},
+    def namespace(self, name: str, group: str) -> None:
+        """A tenant namespace of the group: its pools are served by the group's ModelArtsProject."""
+        self.core.create_namespace({"metadata": {"name": name, "labels": {GROUP_LABEL: group}}})
+
+    def project(self, name: str, *, group: str, project_id: str, endpoint: str, access_key: str, secret_key: str,
+                secret_namespace: str) -> None:
+        """The platform's side: the Secret in its own namespace, and the ModelArtsProject pointing at it."""
+        self.core.create_namespace({"metadata": {"name": secret_namespace}})
+        self.core.create_namespaced_secret(secret_namespace, {
+            "metadata": {"name": SECRET_NAME},
             "stringData": {"accessKey": access_key, "secretKey": secret_key},
         })
+        self.custom.create_cluster_custom_object(GROUP, VERSION, PROJECT_PLURAL, project_manifest(
+            name, group=group, project_id=project_id, endpoint=endpoint, secret_namespace=secret_namespace))
+
+    def delete_project(self, name: str) -> None:
+        """The group's project goes with its operator (the next group's operator would check it in vain)."""
+        try:
+            self.custom.delete_cluster_custom_object(GROUP, VERSION, PROJECT_PLURAL, name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
     def create_pools(self, namespace: str, names: list[str], **spec: Any) -> None:
         def create(name: str) -> None:
@@ -59,6 +95,12 @@ class Kube:
             listed = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
         items: list[dict[str, Any]] = listed["items"]
         return items
+
+    def any_pools(self, namespace: str) -> bool:
+        """Whether the namespace still has an object: one item asked for, so that waiting for n objects to go does
+        not make the API server (and this process) serialise all of them every second on the operator's cores."""
+        listed = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, limit=1)
+        return bool(listed["items"])
 
     def delete_all(self, namespace: str) -> float:
         """One DELETE of the whole collection (as ``kubectl delete mapool --all``); returns when it was sent."""
@@ -110,6 +152,12 @@ class WriteLog:
         if self._thread is not None:
             self._thread.join(timeout=15)
 
+    def statuses(self, namespace: str) -> list[dict[str, Any]]:
+        """The latest status of every object of the namespace, as the watch last delivered it (no API call)."""
+        prefix = f"{namespace}/"
+        with self._lock:
+            return [status or {} for key, status in self._status.items() if key.startswith(prefix)]
+
     def since(self, started: float, until: float | None = None) -> list[Write]:
         with self._lock:
             return [w for w in self.writes if w.at >= started and (until is None or w.at < until)]
@@ -146,12 +194,12 @@ class WriteLog:
     def _record(self, kind: str, obj: dict[str, Any]) -> None:
         key = _key(obj)
         status = obj.get("status")
-        changed = kind != "DELETED" and status != self._status.get(key)
-        if kind == "DELETED":
-            self._status.pop(key, None)
-        else:
-            self._status[key] = status
         with self._lock:
+            changed = kind != "DELETED" and status != self._status.get(key)
+            if kind == "DELETED":
+                self._status.pop(key, None)
+            else:
+                self._status[key] = status
             self.writes.append(Write(at=time.time(), kind=kind, key=key, status_changed=changed,
                                      deleting=bool(obj["metadata"].get("deletionTimestamp"))))
 

@@ -1,14 +1,16 @@
-"""The three measured scenarios of issue 6: deletion, restart, steady. Each returns a JSON-ready dict.
+"""The measured scenarios of issues 6 and 12: deletion, creation, restart, steady. Each returns a JSON-ready dict.
 
-Sources of truth: the emulator's request log for every ModelArts call (time, method, pool, status), a cluster-wide
-watch for every write to the objects (status changes and deletions, timestamped on arrival), and /proc for the
-operator's CPU and memory.
+Sources of truth: the emulator's request log for every ModelArts call (time, method, pool, status, and whether it
+was a pool list), a cluster-wide watch for every write to the objects (status changes and deletions, timestamped
+on arrival), /proc for the operator's CPU and memory, and the operator's own ``modelarts_pools`` gauge for "every
+object has been looked at" after a restart (a restart that changes nothing writes nothing, so no write can say it).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -25,6 +27,7 @@ from stack import EmulatorProcess, OperatorProcess
 # Terraform's huaweicloud provider waits for a pool deletion with Delay 30 s and then polls every 10 s.
 TERRAFORM_DELAY_SECONDS = 30.0
 TERRAFORM_POLL_SECONDS = 10.0
+RUNNING_GAUGE = re.compile(r'^modelarts_pools\{phase="Running"\} (\S+)$', re.MULTILINE)
 
 
 def terraform_gets(delete_seconds: float) -> int:
@@ -41,14 +44,31 @@ class Stack:
     operator: OperatorProcess
     settings: dict[str, float]  # transition_poll_seconds, stable_poll_seconds, rate_limit, rate_burst
     log: Callable[[str], None]
+    group: str  # the namespace label value the group's ModelArtsProject selects
 
 
-def running(kube: Kube, namespace: str, count: int) -> Callable[[], bool]:
+def alive(stack: Stack, condition: Callable[[], bool]) -> Callable[[], bool]:
+    """``condition``, failing at once if the operator process has exited (rather than waiting out a timeout)."""
     def check() -> bool:
-        items = kube.pools(namespace)
-        ready = [i for i in items if (i.get("status") or {}).get("phase") == "Running"
-                 and ((i.get("status") or {}).get("nodes") or {}).get("available") == 1]
-        return len(ready) == count
+        process = stack.operator.process
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the operator exited with {process.returncode} (see {stack.operator.log})")
+        return condition()
+
+    return check
+
+
+def _running(statuses: list[dict[str, Any]]) -> int:
+    return sum(1 for s in statuses if s.get("phase") == "Running" and (s.get("nodes") or {}).get("available") == 1)
+
+
+def running(stack: Stack, namespace: str, count: int) -> Callable[[], bool]:
+    """All ``count`` objects Running with their node: judged from the watch (listing a thousand objects every two
+    seconds would load the API server the operator shares the cores with), confirmed by one list at the end."""
+    def check() -> bool:
+        if _running(stack.writes.statuses(namespace)) < count:
+            return False
+        return _running([i.get("status") or {} for i in stack.kube.pools(namespace)]) == count
 
     return check
 
@@ -61,15 +81,22 @@ def rate_check(calls: list[Call], rate: float, burst: float) -> dict[str, Any]:
             "allowed_in_10s": burst + rate * 10, "within_limit": one <= burst + rate and ten <= burst + rate * 10}
 
 
-def populate(stack: Stack, namespace: str, n: int) -> list[str]:
+def is_list(call: Call) -> bool:
+    return call.operation == "list"
+
+
+def populate(stack: Stack, namespace: str, n: int) -> float:
+    """``n`` pools in a new namespace of the group, all Running; the seconds until they were."""
     names = [f"pool-{i:04d}" for i in range(n)]
-    stack.kube.namespace(namespace, stack.emulator.access_key, stack.emulator.secret_key)
+    stack.kube.namespace(namespace, stack.group)
     started = time.monotonic()
     stack.kube.create_pools(namespace, names)
     stack.log(f"  {n} objects created in {time.monotonic() - started:.1f}s; waiting for Running")
-    took = stack.kube.wait(running(stack.kube, namespace, n), timeout=600 + n, what=f"{n} pools Running")
+    stack.kube.wait(alive(stack, running(stack, namespace, n)), timeout=600 + n, what=f"{n} pools Running",
+                    interval=1.0)
+    took = time.monotonic() - started
     stack.log(f"  {n} pools Running after {took:.0f}s")
-    return names
+    return took
 
 
 def deletion(stack: Stack, namespace: str, n: int, delete_seconds: float) -> dict[str, Any]:
@@ -78,9 +105,13 @@ def deletion(stack: Stack, namespace: str, n: int, delete_seconds: float) -> dic
     pool_of = {f"{namespace}/{i['metadata']['name']}": i["status"]["poolName"] for i in stack.kube.pools(namespace)}
     time.sleep(2)  # let in-flight polls finish, so that the request log starts with the deletion
     stack.control.clear_calls()
+    assert stack.operator.process is not None
+    pid = stack.operator.process.pid
+    cpu_before = cpu_seconds(pid)
     sent = stack.kube.delete_all(namespace)
-    took = stack.kube.wait(lambda: not stack.kube.pools(namespace), timeout=3 * delete_seconds + 2 * n + 300,
-                           what=f"{n} objects gone", interval=1.0)
+    took = stack.kube.wait(alive(stack, lambda: not stack.kube.any_pools(namespace)),
+                           timeout=3 * delete_seconds + 2 * n + 300, what=f"{n} objects gone", interval=1.0)
+    cpu = cpu_seconds(pid) - cpu_before
     time.sleep(1)  # the watch delivers the last DELETED events
     calls = [c for c in stack.control.calls() if c.at >= sent]
     writes = stack.writes.since(sent)
@@ -89,11 +120,14 @@ def deletion(stack: Stack, namespace: str, n: int, delete_seconds: float) -> dic
     for write in writes:
         if write.deleting:
             marked_at.setdefault(write.key, write.at)
+    status_writes_of: Counter[str] = Counter(w.key for w in writes if w.status_changed)
     by_pool: dict[str | None, list[Call]] = defaultdict(list)
     for call in calls:
         by_pool[call.pool_name].append(call)
+    # Pool lists serve every pool of the project at once: counted apart, and shared out evenly in reads_per_pool.
+    lists = [c for c in calls if is_list(c)]
 
-    reaction, reaction_marked, lag, per_pool_calls, per_pool_gets = [], [], [], [], []
+    reaction, reaction_marked, lag, per_pool_calls, per_pool_gets, reads = [], [], [], [], [], []
     missing: list[str] = []
     for key, pool in pool_of.items():
         mine = by_pool.get(pool, [])
@@ -108,7 +142,9 @@ def deletion(stack: Stack, namespace: str, n: int, delete_seconds: float) -> dic
         vanished = accepted[0].at + delete_seconds  # the emulator answers 404 from this moment on
         lag.append(gone_at[key] - vanished)
         per_pool_calls.append(len(mine))
-        per_pool_gets.append(sum(1 for c in mine if c.method == "GET"))
+        gets = sum(1 for c in mine if c.method == "GET")
+        per_pool_gets.append(gets)
+        reads.append(gets + len(lists) / n)
     statuses = Counter(str(c.status) for c in calls)
     result: dict[str, Any] = {
         "n": n,
@@ -121,46 +157,86 @@ def deletion(stack: Stack, namespace: str, n: int, delete_seconds: float) -> dic
         "api_server_mark_seconds": distribution(t - sent for t in marked_at.values()),
         "completion_lag_seconds": distribution(lag),
         "api_calls_per_pool": distribution(per_pool_calls),
+        # GET /pools/{name} of each pool (the 404 confirmation, reads after the operator's own writes).
         "gets_per_pool": distribution(per_pool_gets),
+        # Every page of every pool list (GET /pools) of the project while these pools were deleted.
+        "list_calls": len(lists),
+        # A pool's own GETs plus its share of the list calls (list calls / n): every ModelArts read on its behalf.
+        "reads_per_pool": distribution(reads),
         "terraform_gets_per_pool": terraform_gets(delete_seconds),
         "throttled": statuses.get("429", 0),
         "calls_total": len(calls),
         "calls_by_status": dict(sorted(statuses.items())),
-        "status_writes": sum(1 for w in writes if w.status_changed),
+        "calls_by_operation": dict(Counter(f"{c.operation or c.method} {c.status}" for c in calls)),
+        "status_writes": sum(status_writes_of.values()),
+        "status_writes_per_pool": distribution(status_writes_of.get(key, 0) for key in pool_of),
+        "object_writes": sum(1 for w in writes if w.kind == "MODIFIED"),
+        "operator_cpu_seconds": round(cpu, 2),
         "rate": rate_check(calls, stack.settings["rate_limit"], stack.settings["rate_burst"]),
         "unmeasured_objects": missing,
     }
-    stack.log(f"  reaction p95 {result['reaction_seconds'].get('p95')}s, lag p95 "
-              f"{result['completion_lag_seconds'].get('p95')}s, GETs/pool p50 {result['gets_per_pool'].get('p50')}"
-              f" (Terraform {result['terraform_gets_per_pool']}), wall {took:.0f}s")
+    stack.log(f"  reaction p95 {result['reaction_seconds'].get('p95')}s (from mark "
+              f"{result['reaction_from_mark_seconds'].get('p95')}s), lag p95 "
+              f"{result['completion_lag_seconds'].get('p95')}s, GETs/pool p95 {result['gets_per_pool'].get('p95')}, "
+              f"{len(lists)} list calls (Terraform {result['terraform_gets_per_pool']}), operator CPU {cpu:.1f}s, "
+              f"wall {took:.0f}s")
     return result
 
 
-def wait_settled(stack: Stack, since: float, quiet: float, pools: set[str], timeout: float) -> float:
-    """The moment (epoch) after which nothing more happened: no status write for ``quiet`` seconds, and every
-    pool read at least once since ``since``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        now = time.time()
-        status_writes = [w.at for w in stack.writes.since(since) if w.status_changed]
-        last_write = max(status_writes, default=since)
-        calls = [c for c in stack.control.calls() if c.at >= since]
-        first_read: dict[str, float] = {}
-        for call in calls:
-            if call.method == "GET" and call.pool_name is not None and call.pool_name in pools:
-                first_read.setdefault(call.pool_name, call.at)
-        if len(first_read) == len(pools) and now - last_write >= quiet:
-            return max(last_write, *first_read.values())
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not settled after {timeout:.0f}s ({len(first_read)}/{len(pools)} pools read)")
-        time.sleep(2)
+def creation(stack: Stack, namespace: str, n: int) -> dict[str, Any]:
+    """A fresh operator process creates ``n`` pools: its peak memory, CPU and calls while doing so."""
+    stack.log(f"creation: a fresh operator process creates {n} pools")
+    stack.operator.stop()
+    stack.operator.start(ready_timeout=120)
+    assert stack.operator.process is not None
+    pid = stack.operator.process.pid
+    idle = memory_mb(pid)
+    stack.control.clear_calls()
+    started, cpu_before = time.time(), cpu_seconds(pid)
+    took = populate(stack, namespace, n)
+    time.sleep(3 * stack.settings["transition_poll_seconds"])  # the last passes after Running
+    ended, cpu_after = time.time(), cpu_seconds(pid)
+    memory = memory_mb(pid)
+    calls = [c for c in stack.control.calls() if started <= c.at <= ended]
+    writes = stack.writes.since(started, ended)
+    status_writes_of: Counter[str] = Counter(w.key for w in writes if w.status_changed and w.kind != "DELETED")
+    result = {
+        "n": n,
+        "running_seconds": round(took, 1),
+        "idle_rss_mb": idle["rss_mb"],
+        "rss_mb": memory["rss_mb"],
+        "peak_rss_mb": memory["peak_rss_mb"],
+        "cpu_seconds": round(cpu_after - cpu_before, 2),
+        "calls": len(calls),
+        "calls_by_operation": dict(Counter(f"{c.operation or c.method} {c.status}" for c in calls)),
+        "status_writes": sum(status_writes_of.values()),
+        "status_writes_per_pool": distribution(status_writes_of.values()),
+        "object_writes": sum(1 for w in writes if w.kind == "MODIFIED"),
+        "rate": rate_check(calls, stack.settings["rate_limit"], stack.settings["rate_burst"]),
+    }
+    stack.log(f"  peak RSS {result['peak_rss_mb']} MiB (idle {idle['rss_mb']} MiB), CPU {result['cpu_seconds']}s, "
+              f"{len(calls)} calls, {result['status_writes']} status writes")
+    return result
+
+
+def running_gauge(operator: OperatorProcess) -> int:
+    """The operator's own count of objects whose pool it has seen Running since it started."""
+    try:
+        match = RUNNING_GAUGE.search(operator.metrics())
+    except OSError:
+        return 0
+    return int(float(match.group(1))) if match else 0
 
 
 def restart(stack: Stack, namespace: str, n: int) -> dict[str, Any]:
+    """SIGTERM and start again with ``n`` Running pools: how long until settled, and what it cost.
+
+    Settled: the operator counts every object's pool Running (every object has been looked at), and after the
+    last ModelArts call or object write nothing happens for ``quiet`` seconds."""
     stack.log(f"restart: operator restarted (SIGTERM, start) with {n} Running pools")
-    pools = {i["status"]["poolName"] for i in stack.kube.pools(namespace)}
+    total = len(stack.kube.pools(namespace))
     assert stack.operator.process is not None
-    # The process being replaced created these pools (and ran the deletion scenarios before): its peak memory.
+    # The process being replaced created these pools: its peak memory (the creation scenario reports it too).
     before = memory_mb(stack.operator.process.pid)
     stack.operator.stop()
     stack.control.clear_calls()
@@ -168,27 +244,40 @@ def restart(stack: Stack, namespace: str, n: int) -> dict[str, Any]:
     stack.operator.start(ready_timeout=120)
     ready = time.time() - started
     quiet = 3 * stack.settings["transition_poll_seconds"]
-    settled = wait_settled(stack, started, quiet=quiet, pools=pools, timeout=600)
+    counted_at: float | None = None
+    deadline = time.monotonic() + 600
+    while True:
+        now = time.time()
+        if counted_at is None and running_gauge(stack.operator) >= total:
+            counted_at = now
+        activity = [c.at for c in stack.control.calls() if c.at >= started]
+        activity += [w.at for w in stack.writes.since(started) if w.kind == "MODIFIED"]
+        last = max([*activity, counted_at or now])
+        if counted_at is not None and now - last >= quiet:
+            settled = last
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not settled after 600s (gauge {running_gauge(stack.operator)}/{total})")
+        time.sleep(0.25)
     calls = [c for c in stack.control.calls() if started <= c.at <= settled]
     writes = stack.writes.since(started, settled + 0.001)
-    first_reads: dict[str, float] = {}
-    for call in calls:
-        if call.method == "GET" and call.pool_name is not None and call.pool_name in pools:
-            first_reads.setdefault(call.pool_name, call.at - started)
     result = {
         "n": n,
         "settled_seconds": round(settled - started, 1),
+        "all_counted_seconds": round((counted_at or settled) - started, 1),
         "healthy_seconds": round(ready, 1),
-        "settled_definition": f"every pool read once and no status write for {quiet:g}s",
+        "settled_definition": f"every object counted Running by the operator, then no ModelArts call and no "
+                              f"object write for {quiet:g}s",
         "calls": len(calls),
-        "calls_by_operation": dict(Counter(f"{c.method} {c.status}" for c in calls)),
-        "first_read_seconds": distribution(first_reads.values()),
+        "calls_by_operation": dict(Counter(f"{c.operation or c.method} {c.status}" for c in calls)),
+        "first_read_seconds": distribution(c.at - started for c in calls[:1]),
         "status_writes": sum(1 for w in writes if w.status_changed),
         "object_writes": sum(1 for w in writes if w.kind == "MODIFIED"),
         "rate": rate_check(calls, stack.settings["rate_limit"], stack.settings["rate_burst"]),
         "replaced_process_peak_rss_mb": before["peak_rss_mb"],
     }
-    stack.log(f"  settled in {result['settled_seconds']}s, {len(calls)} calls, {result['status_writes']} status writes")
+    stack.log(f"  settled in {result['settled_seconds']}s (all counted at {result['all_counted_seconds']}s), "
+              f"{len(calls)} calls, {result['status_writes']} status writes")
     return result
 
 
@@ -213,16 +302,19 @@ def steady(stack: Stack, namespace: str, n: int, minutes: float) -> dict[str, An
         if call.method == "GET" and call.pool_name is not None and call.pool_name in pools:
             gets[call.pool_name].append(call.at)
     intervals = [b - a for times in gets.values() for a, b in itertools.pairwise(times)]
+    lists = [c.at for c in calls if is_list(c)]
     stable = stack.settings["stable_poll_seconds"]
     result = {
         "n": n,
         "minutes": round(window / 60, 2),
         "stable_poll_seconds": stable,
         "calls_per_minute": round(len(calls) / window * 60, 1),
-        "calls_by_operation": dict(Counter(f"{c.method} {c.status}" for c in calls)),
+        "calls_by_operation": dict(Counter(f"{c.operation or c.method} {c.status}" for c in calls)),
+        "list_calls_per_minute": round(len(lists) / window * 60, 2),
         "gets_per_pool": distribution(len(gets.get(p, [])) for p in pools),
         "gets_per_pool_per_interval": distribution(len(gets.get(p, [])) / (window / stable) for p in pools),
         "get_interval_seconds": distribution(intervals),
+        "status_writes": sum(1 for w in writes if w.status_changed),
         "status_writes_per_minute": round(sum(1 for w in writes if w.status_changed) / window * 60, 2),
         "object_writes_per_minute": round(sum(1 for w in writes if w.kind == "MODIFIED") / window * 60, 2),
         "cpu_seconds": round(cpu_after - cpu_before, 2),

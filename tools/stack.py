@@ -83,10 +83,13 @@ class OperatorProcess:
     metrics_port: int
     process: subprocess.Popen[bytes] | None = None
     starts: int = field(default=0)
+    # Another way to run ``modelarts-operator run`` (bench/: the image's dependencies only); None: the script.
+    command: list[str] | None = None
 
     @classmethod
     def configure(cls, workdir: Path, kubeconfig: Path, emulator: EmulatorProcess, *,
-                  base_env: dict[str, str] | None = None, **settings: str) -> OperatorProcess:
+                  base_env: dict[str, str] | None = None, command: list[str] | None = None,
+                  **settings: str) -> OperatorProcess:
         health, metrics = free_port(), free_port()
         env = dict(base_env or os.environ)
         env.update(
@@ -100,7 +103,8 @@ class OperatorProcess:
             MODELARTS_METRICS_PORT=str(metrics),
         )
         env.update({f"MODELARTS_{key.upper()}": value for key, value in settings.items()})
-        return cls(env=env, log=workdir / "operator.log", health_port=health, metrics_port=metrics)
+        return cls(env=env, log=workdir / "operator.log", health_port=health, metrics_port=metrics,
+                   command=command)
 
     def start(self, *, ready_timeout: float = 60.0) -> None:
         assert self.process is None or self.process.poll() is not None, "already running"
@@ -108,7 +112,7 @@ class OperatorProcess:
         with self.log.open("a") as out:
             out.write(f"\n===== operator start #{self.starts} =====\n")
             out.flush()
-            self.process = subprocess.Popen([console_script(), "run"], env=self.env, stdout=out,
+            self.process = subprocess.Popen(self.command or [console_script(), "run"], env=self.env, stdout=out,
                                             stderr=subprocess.STDOUT)
         deadline = time.monotonic() + ready_timeout
         while not self.healthy():

@@ -106,8 +106,10 @@ class TokenBucket:
         """Clock time before which no token is handed out (``-inf``: no pause)."""
         return self._paused_until
 
-    async def acquire(self, key: str | None = None) -> float:
-        """Wait for a token; returns the seconds waited. ``key`` identifies the caller for fairness."""
+    async def acquire(self, key: str | None = None, *, first: bool = False) -> float:
+        """Wait for a token; returns the seconds waited. ``key`` identifies the caller for fairness. ``first``: a
+        call made for everybody (the shared pool list) goes to the front of the round instead of its back, rather
+        than wait one turn of every object with a call queued (500 deleting pools: 5 s at 100/s)."""
         started = self._clock()
         if not self._queues and self._take_token(started):
             self._record_grant(0.0)
@@ -115,6 +117,8 @@ class TokenBucket:
         queue_key = ANONYMOUS_KEY if key is None else key
         waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._queues.setdefault(queue_key, deque()).append(waiter)
+        if first:
+            self._queues.move_to_end(queue_key, last=False)
         self._ensure_dispatcher()
         try:
             granted_at = await waiter
@@ -274,12 +278,13 @@ class LimiterRegistry:
 
 
 def before_request_hook(
-    bucket: TokenBucket, key: str | None, metrics: WaitRecorder | None = None
+    bucket: TokenBucket, key: str | None, metrics: WaitRecorder | None = None, *, first: bool = False
 ) -> BeforeRequest:
-    """The ModelArts client's ``before_request``: take a token from ``bucket`` as ``key``, report the wait."""
+    """The ModelArts client's ``before_request``: take a token from ``bucket`` as ``key`` (``first``: see
+    :meth:`TokenBucket.acquire`), report the wait."""
 
     async def before_request(operation: str) -> None:
-        waited = await bucket.acquire(key)
+        waited = await bucket.acquire(key, first=first)
         if metrics is not None:
             metrics.observe_limiter_wait(waited)
 

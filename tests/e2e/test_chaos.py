@@ -1,5 +1,6 @@
 """Chaos: 50 pools through create → scale → delete while the operator is SIGKILLed at random moments and about
-10% of ModelArts answers are faults (5xx, 429 with Retry-After, slow answers, dropped connections).
+10% of ModelArts answers are faults (5xx, 429 with Retry-After, slow answers, dropped connections); and pools
+deleted while every pool list (``GET /pools``, the shared observer's only read) fails, with the same kills.
 
 The invariants at the end are the product's promises: no billed pool leaked (every Delete-policy pool gone),
 no pool lost (every Retain pool still there), never two pools for one display name (exactly one successful
@@ -203,3 +204,77 @@ def test_fifty_pools_survive_kills_and_faults(kubectl: Kubectl, namespace: str, 
     assert posted == {name: 1 for name in names}, f"successful POSTs per display name: {posted}"
     assert chaos.kills >= 3, "too few operator kills to call this chaos"
     assert set(survived) == set(FAULTS), f"every kind of fault should have fired at least once: {survived}"
+
+
+LIST_FAULT_OBJECTS = 20
+# The list keeps failing at least this long, so that the operator is killed at least once meanwhile (its first
+# kill comes at most LIFE_SECONDS[1] after the chaos starts).
+LIST_FAULT_SECONDS = LIFE_SECONDS[1] + DOWNTIME_SECONDS[1] + 2.0
+
+
+def pools_by_display(emulator: EmulatorProcess) -> dict[str, dict[str, Any]]:
+    """The emulator's pools (deleting ones too, until they are gone) by display name."""
+    return {p["view"]["metadata"]["labels"].get(DISPLAY_LABEL): p for p in emulator.control.pools()}
+
+
+def test_deletion_survives_a_failing_pool_list(kubectl: Kubectl, namespace: str, emulator: EmulatorProcess,
+                                               operator: OperatorProcess, seed: int) -> None:
+    """The pool list fails (503) from before the deletion until every Delete-policy pool is gone from ModelArts,
+    while the operator is killed at random: each object falls back to its own GET, so the pools are deleted
+    anyway; no object goes before its pool is gone (a pool nobody would delete); once the list answers again no
+    object is left stranded; Retain pools stay."""
+    rng = random.Random(seed + 1)
+    names = [f"list-fault-{i:02d}" for i in range(LIST_FAULT_OBJECTS)]
+    retained = set(rng.sample(names, int(LIST_FAULT_OBJECTS * RETAIN_SHARE)))
+    kubectl.credentials_secret(namespace, "modelarts-credentials", emulator.access_key, emulator.secret_key)
+    emulator.control.clear_faults()
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all([manifest(n, namespace, 1, n in retained) for n in names]))
+    wait_for(lambda: all_running_with(kubectl, namespace, names, 1), timeout=PHASE_TIMEOUT,
+             what=f"{LIST_FAULT_OBJECTS} pools Running", interval=1.0)
+    display_of = {name: obj["status"]["cloud"]["displayName"] for name, obj in objects(kubectl, namespace).items()}
+    assert set(display_of) == set(names)
+    emulator.control.clear_requests()
+    list_fault = emulator.control.add_fault(method="GET", path_regex="/pools$", status=503,
+                                            error_msg="Service temporarily unavailable")
+    early: list[str] = []  # objects seen gone while their Delete-policy pool still existed
+
+    def delete_pools_gone() -> bool:
+        """Every Delete-policy pool gone from ModelArts; meanwhile, no object released before its pool."""
+        left = set(objects(kubectl, namespace))  # objects first: a pool seen after this existed before it
+        pools = pools_by_display(emulator)
+        early.extend(n for n in names if n not in left and n not in retained and display_of[n] in pools
+                     and n not in early)
+        return not any(display_of[n] in pools for n in names if n not in retained)
+
+    with Chaos(operator, random.Random(rng.randrange(2**31))) as chaos:
+        failing_since = time.monotonic()
+        kubectl("delete", "mapool", "--all", "-n", namespace, "--wait=false")
+        wait_for(lambda: delete_pools_gone() and time.monotonic() - failing_since >= LIST_FAULT_SECONDS,
+                 timeout=PHASE_TIMEOUT, what="every Delete-policy pool gone while the list fails", interval=0.5)
+        stranded_while_failing = sorted(objects(kubectl, namespace))
+        emulator.control.remove_fault(list_fault["id"])
+        wait_for(lambda: not objects(kubectl, namespace), timeout=PHASE_TIMEOUT,
+                 what="every object gone once the list answers again (none stranded with the finalizer)",
+                 interval=1.0)
+    assert chaos.error is None, f"the chaos thread failed: {chaos.error!r}"
+
+    requests = emulator.control.requests()
+    lists = [r for r in requests if r["operation"] == "list"]
+    failed_lists = [r for r in lists if r["fault"] == list_fault["id"]]
+    gets = [r for r in requests if r["operation"] == "show"]
+    print(f"operator kills: {chaos.kills}; list calls: {len(lists)} ({len(failed_lists)} failed by the fault); "
+          f"per-pool GETs: {len(gets)}; objects still deleting when the list recovered: {len(stranded_while_failing)}")
+    assert failed_lists, "the list fault never fired: the case tested nothing"
+    assert chaos.kills >= 1, "the operator was never killed while the list failed"
+    assert not early, f"objects released while their pool still existed in ModelArts: {early}"
+    pools = pools_by_display(emulator)
+    leaked = sorted(n for n in names if n not in retained and display_of[n] in pools)
+    assert not leaked, f"pools of deleted Delete-policy objects still exist: {leaked}"
+    lost = sorted(n for n in retained if display_of[n] not in pools)
+    assert not lost, f"Retain pools were deleted: {lost}"
+    for name in retained:
+        pool = pools[display_of[name]]
+        assert pool["internal"]["deletion"] is None, f"a Retain pool is being deleted: {pool['name']}"
+    deleted = {r["path"].rsplit("/", 1)[-1] for r in requests if r["operation"] == "delete"}
+    retained_pools = {pools[display_of[n]]["name"] for n in retained}
+    assert not retained_pools & deleted, f"DELETE sent for Retain pools: {sorted(retained_pools & deleted)}"

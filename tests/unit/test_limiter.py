@@ -197,6 +197,24 @@ async def test_round_robin_across_keys(fake_time: FakeTime) -> None:
     assert [label for _, key, label in grants.log if key == "a"] == [0, 1, 2, 3]
 
 
+async def test_a_call_for_everybody_goes_first_in_the_round(fake_time: FakeTime) -> None:
+    """The shared pool list answers for every object: it does not wait one turn of each of them."""
+    bucket = make_bucket(fake_time, rate=10.0, burst=1)
+    grants = Grants(bucket, fake_time)
+    await bucket.acquire("drain")
+    objects = [task for i in range(50) for task in grants.spawn(f"ns/pool-{i}", 1)]
+    await asyncio.sleep(0)  # fifty objects queued, one call each
+
+    async def listing() -> None:
+        started = fake_time.clock()
+        waited = await bucket.acquire("list:project", first=True)
+        grants.log.append((started + waited, "list:project", None))
+
+    await asyncio.gather(*objects, listing())
+    assert grants.keys.index("list:project") == 0
+    assert grants.keys[1:] == [f"ns/pool-{i}" for i in range(50)]  # the others keep their order
+
+
 async def test_a_cancelled_waiter_does_not_hold_up_others(fake_time: FakeTime) -> None:
     bucket = make_bucket(fake_time, rate=1.0, burst=1)
     grants = Grants(bucket, fake_time)

@@ -243,11 +243,13 @@ class CloudAccess:
             self._http[origin] = client
         return client
 
-    def client_for(self, endpoint: str, project_id: str, credentials: Credentials, caller: str) -> ModelArtsClient:
-        """A client for one caller (an object key, or an observer), sharing everything that must be shared."""
+    def client_for(self, endpoint: str, project_id: str, credentials: Credentials, caller: str, *,
+                   shared: bool = False) -> ModelArtsClient:
+        """A client for one caller (an object key, or an observer), sharing everything that must be shared.
+        ``shared``: its calls answer for every object (the pool list), so they go first in the limiter's round."""
         bucket = self._limiters.bucket_for(origin_of(endpoint), project_id)
         guard_key = _fingerprint(credentials)
-        limit = before_request_hook(bucket, caller, self._metrics)
+        limit = before_request_hook(bucket, caller, self._metrics, first=shared)
         record = throttle_observer(bucket, self._metrics.observer)
 
         async def before_request(operation: str) -> None:

@@ -15,7 +15,9 @@ our workers need neither (see ``worker.py``).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +57,7 @@ class Controller:
             worker = PoolWorker(self.context, uid)
             self.pools[uid] = worker
             worker.observe_event(body)
-            worker.task = asyncio.get_running_loop().create_task(self._run_pool(worker), name=f"pool {uid}")
+            worker.task = _start(self._run_pool(worker), f"pool {uid}")
             return
         worker.observe_event(body)
 
@@ -72,7 +74,7 @@ class Controller:
             worker = ProjectWorker(self.context, name)
             self.projects[name] = worker
             worker.observe_event(body)
-            worker.task = asyncio.get_running_loop().create_task(worker.run(), name=f"project {name}")
+            worker.task = _start(worker.run(), f"project {name}")
         elif worker is not None:
             worker.observe_event(body)
         self.wake_pools()
@@ -97,6 +99,27 @@ class Controller:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+class _NoDiffBase(kopf.DiffBaseStorage):
+    """No diff base: kopf computes one on every watch event (a deep copy of the whole object) for change handlers
+    and daemons, and this operator has neither. Stores nothing, so no annotation is ever written either."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
+def _start(work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    """A worker's task, in a context of its own: a task started inside a kopf handler would otherwise keep a copy
+    of kopf's context variables for its whole life, and with them the first watch event's cause and body (with
+    managedFields), its logger and its memo: about 10 KiB per object for nothing."""
+    return asyncio.get_running_loop().create_task(work, name=name, context=contextvars.Context())
+
+
 def _controller(memo: kopf.Memo) -> Controller:
     controller: Controller = memo.controller
     return controller
@@ -117,8 +140,7 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
     settings.persistence.finalizer = KOPF_FINALIZER
     # kopf's bookkeeping (if any) goes to annotations with our prefix, never into spec or status.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=names.PREFIX, key="last-handled-configuration")
+    settings.persistence.diffbase_storage = _NoDiffBase()
     settings.peering.standalone = True
     settings.posting.enabled = False  # our workers post their own Events
     settings.watching.server_timeout = 300
@@ -133,21 +155,23 @@ async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 # --- indices -------------------------------------------------------------------------------------------
+# ``async`` although they never await: kopf runs a plain ``def`` handler in its thread pool, a hop there and back
+# for every watch event of every object (a burst of deletions is thousands of them), for a few dict operations.
 
 
 @kopf.index(*POOLS)
-def pool_claims(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta,
+async def pool_claims(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta,
                 **_: Any) -> dict[tuple[str, ...], Any]:
     return claims.pool_claims(namespace or "", name, dict(spec), dict(status), meta.get("creationTimestamp"))
 
 
 @kopf.index(*PROJECTS)
-def project_specs(name: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
+async def project_specs(name: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
     return claims.project_spec(name, dict(spec))
 
 
 @kopf.index(*NAMESPACES)
-def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
+async def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
     return {name: dict(labels)}
 
 

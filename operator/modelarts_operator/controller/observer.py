@@ -207,8 +207,9 @@ class PoolListObserver:
         for interest in self.interests.values():
             now = pools.get(interest.pool_name)
             if now != interest.delivered:
-                interest.delivered = now
                 interest.wake.set()
+            # Always the new object, equal or not: keeping the old one would keep the previous list alive too.
+            interest.delivered = now
 
     def _wake_all(self) -> None:
         for interest in self.interests.values():

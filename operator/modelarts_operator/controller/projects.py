@@ -21,6 +21,7 @@ from modelarts_operator.controller.events import EventPoster
 from modelarts_operator.controller.kube import KubeError, ObjectGone
 from modelarts_operator.controller.status_patch import diff_merge_patch
 from modelarts_operator.modelarts import errors
+from modelarts_operator.modelarts.auth import Credentials
 from modelarts_operator.modelarts.client import default_endpoint
 from modelarts_operator.modelarts.models import DEFAULT_WORKSPACE_ID
 from modelarts_operator.reconcile import conditions as c
@@ -44,6 +45,10 @@ class ProjectWorker:
         self.body: dict[str, Any] | None = None
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        # The last signed read: (endpoint, project, credentials fingerprint), when (monotonic), its answer. Every
+        # pool event wakes this worker to recount its pools; the cloud is asked again only after an interval or
+        # when the project's endpoint, id or credentials changed.
+        self._asked: tuple[tuple[str, str, str], float, tuple[bool, str, str]] | None = None
 
     def observe_event(self, body: dict[str, Any] | None) -> None:
         self.body = body
@@ -118,22 +123,33 @@ class ProjectWorker:
                 time.monotonic() - observer.last_success_at < max(ctx.settings.stable_poll_seconds, 30.0) * 2)
             if observer.key[:2] == key[:2] and observer.key[3] == key[3] and recent and observer.healthy:
                 return True, READY_ACCEPTED, "ModelArts accepts the project's credentials (pool list)", True
-        client = ctx.cloud.client_for(endpoint, spec.project_id, credentials, f"project:{self.name}")
+        asked_key = (endpoint, spec.project_id, key[3])
+        if self._asked is not None and self._asked[0] == asked_key and (
+                time.monotonic() - self._asked[1] < max(ctx.settings.stable_poll_seconds, 30.0)):
+            return (*self._asked[2], False)
+        answer = await self._ask(ctx, endpoint, spec.project_id, credentials, ref)
+        self._asked = (asked_key, time.monotonic(), answer)
+        return (*answer, True)
+
+    async def _ask(self, ctx: OperatorContext, endpoint: str, project_id: str, credentials: Credentials,
+                   ref: CredentialsRef) -> tuple[bool, str, str]:
+        """One signed read (a list asked for one pool): (ready, reason, message)."""
+        client = ctx.cloud.client_for(endpoint, project_id, credentials, f"project:{self.name}")
         try:
             await client.list_pools(limit=1, first_page_only=True)
         except errors.CredentialsLocked as exc:
             return False, c.SYNCED_UNAUTHORIZED, str(exc), True
         except errors.Unauthorized as exc:
             ctx.credentials.forget(ref)
-            return False, c.SYNCED_UNAUTHORIZED, str(exc), True
+            return False, c.SYNCED_UNAUTHORIZED, str(exc)
         except errors.Forbidden as exc:
             ctx.credentials.forget(ref)
-            return False, c.SYNCED_UNAUTHORIZED, str(exc), True
+            return False, c.SYNCED_UNAUTHORIZED, str(exc)
         except errors.MalformedResponse as exc:
-            return False, c.SYNCED_MALFORMED_RESPONSE, str(exc), True
+            return False, c.SYNCED_MALFORMED_RESPONSE, str(exc)
         except errors.ModelArtsError as exc:
-            return False, c.SYNCED_CLOUD_ERROR, str(exc), True
-        return True, READY_ACCEPTED, "ModelArts accepts the project's credentials", True
+            return False, c.SYNCED_CLOUD_ERROR, str(exc)
+        return True, READY_ACCEPTED, "ModelArts accepts the project's credentials"
 
 
 def _post(events: EventPoster, meta: dict[str, Any], *, warning: bool, reason: str, message: str) -> None:

@@ -51,6 +51,15 @@ def _rv(body: dict[str, Any] | None) -> int:
         return 0
 
 
+def _without_managed_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The body as kept between passes: ``metadata.managedFields`` (half of a pool's JSON, never read here) left
+    out, without touching the caller's dicts."""
+    meta = body.get("metadata")
+    if not isinstance(meta, dict) or "managedFields" not in meta:
+        return body
+    return {**body, "metadata": {key: value for key, value in meta.items() if key != "managedFields"}}
+
+
 def pool_object(body: dict[str, Any]) -> PoolObject:
     """The typed snapshot the reconcile logic works on (``ValidationError`` if the spec does not fit)."""
     meta = body.get("metadata") or {}
@@ -89,13 +98,13 @@ class PoolWorker:
             return
         if self.body is not None and _rv(body) and _rv(body) < _rv(self.body):
             return  # older than what a write of ours already returned
-        self.body = body
+        self.body = _without_managed_fields(body)
         if not _rv(body) or _rv(body) != self._last_written_rv:
             self.wake.set()
 
     def _written(self, body: dict[str, Any]) -> None:
         if body and _rv(body) >= _rv(self.body):
-            self.body = body
+            self.body = _without_managed_fields(body)
             self._last_written_rv = _rv(body)
 
     def _current(self) -> dict[str, Any]:
@@ -314,7 +323,7 @@ class PoolWorker:
         key = (target.endpoint, target.project_id, workspace_of(obj.spec.workspace_id, cloud_workspace),
                _fingerprint(credentials))
         observer = ctx.observers.get(key, lambda: ctx.cloud.client_for(
-            target.endpoint, target.project_id, credentials, f"list:{target.project_id}"))
+            target.endpoint, target.project_id, credentials, f"list:{target.project_id}", shared=True))
         if self._subscription is not None and self._subscription[0] is not observer:
             self._unsubscribe()
         self._observer = observer
