@@ -19,7 +19,8 @@ async def _hold(slots: _Slots, name: str, order: list[str], release: asyncio.Eve
 
 
 async def test_waiters_get_slots_urgent_first_then_in_order() -> None:
-    slots, order, release = _Slots(1), [], asyncio.Event()
+    slots, release = _Slots(1), asyncio.Event()
+    order: list[str] = []
     first = asyncio.create_task(_hold(slots, "first", order, release, background=False))
     await asyncio.sleep(0)
     waiters = [asyncio.create_task(_hold(slots, name, order, release, background=name.startswith("event")))
@@ -32,7 +33,8 @@ async def test_waiters_get_slots_urgent_first_then_in_order() -> None:
 
 
 async def test_a_cancelled_waiter_gives_its_turn_away() -> None:
-    slots, order, release = _Slots(1), [], asyncio.Event()
+    slots, release = _Slots(1), asyncio.Event()
+    order: list[str] = []
     first = asyncio.create_task(_hold(slots, "first", order, release, background=False))
     await asyncio.sleep(0)
     cancelled = asyncio.create_task(_hold(slots, "cancelled", order, release, background=False))

@@ -138,7 +138,7 @@ class ProjectWorker:
         try:
             await client.list_pools(limit=1, first_page_only=True)
         except errors.CredentialsLocked as exc:
-            return False, c.SYNCED_UNAUTHORIZED, str(exc), True
+            return False, c.SYNCED_UNAUTHORIZED, str(exc)
         except errors.Unauthorized as exc:
             ctx.credentials.forget(ref)
             return False, c.SYNCED_UNAUTHORIZED, str(exc)
