@@ -544,7 +544,8 @@ def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
         wait_until_authorized(kubectl, scoped, "-n", watched)
         sa = service_account_kubectl(kubectl, scoped, tmp_path / "sa.kubeconfig")
         base_env = {k: v for k, v in sa.env.items() if not k.startswith(("MODELARTS_", "KUBERNETES_SERVICE"))}
-        operator = OperatorProcess.configure(tmp_path, sa.kubeconfig, emulator, base_env=base_env, **settings)
+        operator = OperatorProcess.configure(tmp_path, sa.kubeconfig, emulator, base_env=base_env, command=None,
+                                             **settings)
         operator.start()
 
         kubectl.credentials_secret(scoped.namespace, "modelarts-credentials", emulator.access_key,
