@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml requirements-test.lock
 
 lint: venv
 	$(BIN)/ruff check operator tests tools bench deploy
+	$(BIN)/ruff format --check operator tests tools bench deploy
 	$(BIN)/mypy
 	MYPYPATH=bench:tools $(BIN)/mypy --strict --explicit-package-bases bench/*.py
 	MYPYPATH=tools $(BIN)/mypy --strict --explicit-package-bases tools/dashboard.py

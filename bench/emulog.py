@@ -26,9 +26,17 @@ class EmulatorControl(ControlClient):
         super().__init__(url, timeout=120.0)
 
     def calls(self) -> list[Call]:
-        return [Call(at=datetime.fromisoformat(e["time"]).timestamp(), method=e["method"], operation=e["operation"],
-                     pool_name=e["pool_name"], status=e["status"], fault=e["fault"] is not None)
-                for e in self.requests()]
+        return [
+            Call(
+                at=datetime.fromisoformat(e["time"]).timestamp(),
+                method=e["method"],
+                operation=e["operation"],
+                pool_name=e["pool_name"],
+                status=e["status"],
+                fault=e["fault"] is not None,
+            )
+            for e in self.requests()
+        ]
 
     def clear_calls(self) -> None:
         self.clear_requests()

@@ -30,21 +30,28 @@ def pool_manifest(name: str, namespace: str, *, count: int = 1, deletion_policy:
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ModelArtsPool",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": FLAVOR, "count": count}],
-                 "deletionPolicy": deletion_policy},
+        "spec": {
+            "type": "Logical",
+            "scope": ["Train"],
+            "resources": [{"flavor": FLAVOR, "count": count}],
+            "deletionPolicy": deletion_policy,
+        },
     }
 
 
-def project_manifest(name: str, *, group: str, project_id: str, endpoint: str, secret_namespace: str
-                     ) -> dict[str, Any]:
+def project_manifest(name: str, *, group: str, project_id: str, endpoint: str, secret_namespace: str) -> dict[str, Any]:
     """A ModelArtsProject serving every namespace labelled with the group, its Secret in ``secret_namespace``."""
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ModelArtsProject",
         "metadata": {"name": name},
-        "spec": {"projectId": project_id, "region": "cn-north-4", "endpoint": endpoint,
-                 "credentialsSecretRef": {"namespace": secret_namespace, "name": SECRET_NAME},
-                 "namespaceSelector": {"matchLabels": {GROUP_LABEL: group}}},
+        "spec": {
+            "projectId": project_id,
+            "region": "cn-north-4",
+            "endpoint": endpoint,
+            "credentialsSecretRef": {"namespace": secret_namespace, "name": SECRET_NAME},
+            "namespaceSelector": {"matchLabels": {GROUP_LABEL: group}},
+        },
     }
 
 
@@ -61,16 +68,34 @@ class Kube:
         """A tenant namespace of the group: its pools are served by the group's ModelArtsProject."""
         self.core.create_namespace({"metadata": {"name": name, "labels": {GROUP_LABEL: group}}})
 
-    def project(self, name: str, *, group: str, project_id: str, endpoint: str, access_key: str, secret_key: str,
-                secret_namespace: str) -> None:
+    def project(
+        self,
+        name: str,
+        *,
+        group: str,
+        project_id: str,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        secret_namespace: str,
+    ) -> None:
         """The platform's side: the Secret in its own namespace, and the ModelArtsProject pointing at it."""
         self.core.create_namespace({"metadata": {"name": secret_namespace}})
-        self.core.create_namespaced_secret(secret_namespace, {
-            "metadata": {"name": SECRET_NAME},
-            "stringData": {"accessKey": access_key, "secretKey": secret_key},
-        })
-        self.custom.create_cluster_custom_object(GROUP, VERSION, PROJECT_PLURAL, project_manifest(
-            name, group=group, project_id=project_id, endpoint=endpoint, secret_namespace=secret_namespace))
+        self.core.create_namespaced_secret(
+            secret_namespace,
+            {
+                "metadata": {"name": SECRET_NAME},
+                "stringData": {"accessKey": access_key, "secretKey": secret_key},
+            },
+        )
+        self.custom.create_cluster_custom_object(
+            GROUP,
+            VERSION,
+            PROJECT_PLURAL,
+            project_manifest(
+                name, group=group, project_id=project_id, endpoint=endpoint, secret_namespace=secret_namespace
+            ),
+        )
 
     def delete_project(self, name: str) -> None:
         """The group's project goes with its operator (the next group's operator would check it in vain)."""
@@ -82,8 +107,9 @@ class Kube:
 
     def create_pools(self, namespace: str, names: list[str], **spec: Any) -> None:
         def create(name: str) -> None:
-            self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL,
-                                                        pool_manifest(name, namespace, **spec))
+            self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, pool_manifest(name, namespace, **spec)
+            )
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(create, names))
@@ -143,8 +169,9 @@ class WriteLog:
         listed = self.kube.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
         for item in listed["items"]:
             self._status[_key(item)] = item.get("status")
-        self._thread = threading.Thread(target=self._run, args=(listed["metadata"]["resourceVersion"],),
-                                        name="write-log", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(listed["metadata"]["resourceVersion"],), name="write-log", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -166,9 +193,15 @@ class WriteLog:
         while not self._stop.is_set():
             stream: Any = _new_watch()
             try:
-                for event in stream.stream(self.kube.custom.list_cluster_custom_object, GROUP, VERSION, PLURAL,
-                                           resource_version=resource_version, timeout_seconds=5,
-                                           allow_watch_bookmarks=True):
+                for event in stream.stream(
+                    self.kube.custom.list_cluster_custom_object,
+                    GROUP,
+                    VERSION,
+                    PLURAL,
+                    resource_version=resource_version,
+                    timeout_seconds=5,
+                    allow_watch_bookmarks=True,
+                ):
                     obj = event["object"]
                     resource_version = obj["metadata"]["resourceVersion"]
                     if event["type"] == "BOOKMARK":
@@ -183,8 +216,9 @@ class WriteLog:
                     continue
                 # Expired: writes in the gap are lost, and reported as such rather than hidden.
                 self.errors.append("watch expired (410); resumed from a fresh list")
-                resource_version = self.kube.custom.list_cluster_custom_object(
-                    GROUP, VERSION, PLURAL)["metadata"]["resourceVersion"]
+                resource_version = self.kube.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["metadata"][
+                    "resourceVersion"
+                ]
             except Exception as exc:  # a dropped stream: resume from the last resourceVersion seen
                 self.errors.append(repr(exc))
                 time.sleep(1)
@@ -200,8 +234,15 @@ class WriteLog:
                 self._status.pop(key, None)
             else:
                 self._status[key] = status
-            self.writes.append(Write(at=time.time(), kind=kind, key=key, status_changed=changed,
-                                     deleting=bool(obj["metadata"].get("deletionTimestamp"))))
+            self.writes.append(
+                Write(
+                    at=time.time(),
+                    kind=kind,
+                    key=key,
+                    status_changed=changed,
+                    deleting=bool(obj["metadata"].get("deletionTimestamp")),
+                )
+            )
 
 
 _new_watch: Any = watch.Watch  # untyped in the client

@@ -35,27 +35,52 @@ def deletion_rows(run: dict[str, Any], poll: float) -> list[Row]:
     marked = run.get("reaction_from_mark_seconds", {}).get("p95")
     reaction = run["reaction_seconds"]["p95"]
     if marked is not None:
-        rows.append(_judged(f"{label}: reaction from the API server's mark p95", "<= 2 s",
-                            f"{marked:.2f} s ({reaction:.2f} s from the DELETE request)",
-                            marked <= 2.0 if big else None))
+        rows.append(
+            _judged(
+                f"{label}: reaction from the API server's mark p95",
+                "<= 2 s",
+                f"{marked:.2f} s ({reaction:.2f} s from the DELETE request)",
+                marked <= 2.0 if big else None,
+            )
+        )
     gets = run["gets_per_pool"]
     terraform = run["terraform_gets_per_pool"]
     limit: float | None = 1.5 if big else float(terraform) if single_long else None
     target = f"<= {limit:g}" + (" (Terraform)" if single_long else "") if limit is not None else NONE
-    rows.append(_judged(f"{label}: GETs per pool (p50 / p95)", target, f"{gets['p50']:g} / {gets['p95']:g}",
-                        gets["p95"] <= limit if limit is not None else None))
+    rows.append(
+        _judged(
+            f"{label}: GETs per pool (p50 / p95)",
+            target,
+            f"{gets['p50']:g} / {gets['p95']:g}",
+            gets["p95"] <= limit if limit is not None else None,
+        )
+    )
     reads = run.get("reads_per_pool")
     if reads is not None and reads.get("count"):
-        rows.append(_judged(f"{label}: all reads per pool, own GETs + list calls / n (p95)", target,
-                            f"{reads['p95']:.2f} ({run['list_calls']} list calls)",
-                            reads["p95"] <= limit if limit is not None else None))
+        rows.append(
+            _judged(
+                f"{label}: all reads per pool, own GETs + list calls / n (p95)",
+                target,
+                f"{reads['p95']:.2f} ({run['list_calls']} list calls)",
+                reads["p95"] <= limit if limit is not None else None,
+            )
+        )
     writes = run.get("status_writes_per_pool")
     if writes is not None and writes.get("count"):
-        rows.append(_judged(f"{label}: status writes per pool (p50 / max)", NONE,
-                            f"{writes['p50']:g} / {writes['max']:g}", None))
-    rows.append(_judged(f"{label}: calls within the limiter's rate", "yes",
-                        f"busiest 1 s: {run['rate']['max_calls_in_1s']}, 10 s: {run['rate']['max_calls_in_10s']}; "
-                        f"{run['throttled']} throttled", run["rate"]["within_limit"]))
+        rows.append(
+            _judged(
+                f"{label}: status writes per pool (p50 / max)", NONE, f"{writes['p50']:g} / {writes['max']:g}", None
+            )
+        )
+    rows.append(
+        _judged(
+            f"{label}: calls within the limiter's rate",
+            "yes",
+            f"busiest 1 s: {run['rate']['max_calls_in_1s']}, 10 s: {run['rate']['max_calls_in_10s']}; "
+            f"{run['throttled']} throttled",
+            run["rate"]["within_limit"],
+        )
+    )
     return rows
 
 
@@ -66,13 +91,20 @@ def rows(results: dict[str, Any]) -> list[Row]:
     steady = results["scenarios"].get("steady")
     if steady:
         label = f"steady n={steady['n']}, {steady['minutes']:g} min"
-        table.append(_judged(f"{label}: ModelArts calls per minute", "<= 3", f"{steady['calls_per_minute']:g}",
-                             steady["calls_per_minute"] <= 3))
+        table.append(
+            _judged(
+                f"{label}: ModelArts calls per minute",
+                "<= 3",
+                f"{steady['calls_per_minute']:g}",
+                steady["calls_per_minute"] <= 3,
+            )
+        )
         writes = steady.get("status_writes", steady["status_writes_per_minute"])
         table.append(_judged(f"{label}: status writes", "0", f"{writes:g}", writes == 0))
         cpu = steady["cpu_seconds_per_minute"]
-        table.append(_judged(f"{label}: CPU seconds per minute", "<= 1", f"{cpu:g} ({steady['cpu_seconds']:g} s)",
-                             cpu <= 1.0))
+        table.append(
+            _judged(f"{label}: CPU seconds per minute", "<= 1", f"{cpu:g} ({steady['cpu_seconds']:g} s)", cpu <= 1.0)
+        )
         rss = steady["peak_rss_mb"]
         table.append(_judged(f"{label}: peak RSS", "<= 150 MiB", f"{rss:g} MiB", rss <= 150))
     for run in results["scenarios"]["deletion"]:
@@ -82,9 +114,15 @@ def rows(results: dict[str, Any]) -> list[Row]:
         label = f"creation n={creation['n']}"
         rss = creation["peak_rss_mb"]
         table.append(_judged(f"{label}: peak RSS of the creating process", "<= 150 MiB", f"{rss:g} MiB", rss <= 150))
-        table.append(_judged(f"{label}: all Running / CPU / calls / status writes", NONE,
-                             f"{creation['running_seconds']:g} s / {creation['cpu_seconds']:g} s / "
-                             f"{creation['calls']} / {creation['status_writes']}", None))
+        table.append(
+            _judged(
+                f"{label}: all Running / CPU / calls / status writes",
+                NONE,
+                f"{creation['running_seconds']:g} s / {creation['cpu_seconds']:g} s / "
+                f"{creation['calls']} / {creation['status_writes']}",
+                None,
+            )
+        )
     restart = results["scenarios"].get("restart")
     if restart:
         label = f"restart n={restart['n']}"

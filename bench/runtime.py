@@ -35,8 +35,19 @@ def runtime_python() -> Path:
     building = home.with_name(home.name + f".building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(building)], check=True)
-    subprocess.run([str(building / "bin" / "pip"), "install", "--quiet", "--require-hashes", "--no-deps",
-                    "--only-binary=:all:", "-r", str(LOCK)], check=True)
+    subprocess.run(
+        [
+            str(building / "bin" / "pip"),
+            "install",
+            "--quiet",
+            "--require-hashes",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-r",
+            str(LOCK),
+        ],
+        check=True,
+    )
     building.rename(home)  # a venv's scripts name their own path: only bin/python is used from here on
     return python
 

@@ -49,6 +49,7 @@ class Stack:
 
 def alive(stack: Stack, condition: Callable[[], bool]) -> Callable[[], bool]:
     """``condition``, failing at once if the operator process has exited (rather than waiting out a timeout)."""
+
     def check() -> bool:
         process = stack.operator.process
         if process is not None and process.poll() is not None:
@@ -65,6 +66,7 @@ def _running(statuses: list[dict[str, Any]]) -> int:
 def running(stack: Stack, namespace: str, count: int) -> Callable[[], bool]:
     """All ``count`` objects Running with their node: judged from the watch (listing a thousand objects every two
     seconds would load the API server the operator shares the cores with), confirmed by one list at the end."""
+
     def check() -> bool:
         if _running(stack.writes.statuses(namespace)) < count:
             return False
@@ -77,8 +79,13 @@ def rate_check(calls: list[Call], rate: float, burst: float) -> dict[str, Any]:
     """The busiest 1 s and 10 s of ModelArts calls against what the limiter allows (burst + rate * window)."""
     times = [c.at for c in calls]
     one, ten = max_in_window(times, 1.0), max_in_window(times, 10.0)
-    return {"max_calls_in_1s": one, "allowed_in_1s": burst + rate, "max_calls_in_10s": ten,
-            "allowed_in_10s": burst + rate * 10, "within_limit": one <= burst + rate and ten <= burst + rate * 10}
+    return {
+        "max_calls_in_1s": one,
+        "allowed_in_1s": burst + rate,
+        "max_calls_in_10s": ten,
+        "allowed_in_10s": burst + rate * 10,
+        "within_limit": one <= burst + rate and ten <= burst + rate * 10,
+    }
 
 
 def is_list(call: Call) -> bool:
@@ -92,8 +99,9 @@ def populate(stack: Stack, namespace: str, n: int) -> float:
     started = time.monotonic()
     stack.kube.create_pools(namespace, names)
     stack.log(f"  {n} objects created in {time.monotonic() - started:.1f}s; waiting for Running")
-    stack.kube.wait(alive(stack, running(stack, namespace, n)), timeout=600 + n, what=f"{n} pools Running",
-                    interval=1.0)
+    stack.kube.wait(
+        alive(stack, running(stack, namespace, n)), timeout=600 + n, what=f"{n} pools Running", interval=1.0
+    )
     took = time.monotonic() - started
     stack.log(f"  {n} pools Running after {took:.0f}s")
     return took
@@ -109,8 +117,12 @@ def deletion(stack: Stack, namespace: str, n: int, delete_seconds: float) -> dic
     pid = stack.operator.process.pid
     cpu_before = cpu_seconds(pid)
     sent = stack.kube.delete_all(namespace)
-    took = stack.kube.wait(alive(stack, lambda: not stack.kube.any_pools(namespace)),
-                           timeout=3 * delete_seconds + 2 * n + 300, what=f"{n} objects gone", interval=1.0)
+    took = stack.kube.wait(
+        alive(stack, lambda: not stack.kube.any_pools(namespace)),
+        timeout=3 * delete_seconds + 2 * n + 300,
+        what=f"{n} objects gone",
+        interval=1.0,
+    )
     cpu = cpu_seconds(pid) - cpu_before
     time.sleep(1)  # the watch delivers the last DELETED events
     calls = [c for c in stack.control.calls() if c.at >= sent]
@@ -175,11 +187,13 @@ def deletion(stack: Stack, namespace: str, n: int, delete_seconds: float) -> dic
         "rate": rate_check(calls, stack.settings["rate_limit"], stack.settings["rate_burst"]),
         "unmeasured_objects": missing,
     }
-    stack.log(f"  reaction p95 {result['reaction_seconds'].get('p95')}s (from mark "
-              f"{result['reaction_from_mark_seconds'].get('p95')}s), lag p95 "
-              f"{result['completion_lag_seconds'].get('p95')}s, GETs/pool p95 {result['gets_per_pool'].get('p95')}, "
-              f"{len(lists)} list calls (Terraform {result['terraform_gets_per_pool']}), operator CPU {cpu:.1f}s, "
-              f"wall {took:.0f}s")
+    stack.log(
+        f"  reaction p95 {result['reaction_seconds'].get('p95')}s (from mark "
+        f"{result['reaction_from_mark_seconds'].get('p95')}s), lag p95 "
+        f"{result['completion_lag_seconds'].get('p95')}s, GETs/pool p95 {result['gets_per_pool'].get('p95')}, "
+        f"{len(lists)} list calls (Terraform {result['terraform_gets_per_pool']}), operator CPU {cpu:.1f}s, "
+        f"wall {took:.0f}s"
+    )
     return result
 
 
@@ -214,8 +228,10 @@ def creation(stack: Stack, namespace: str, n: int) -> dict[str, Any]:
         "object_writes": sum(1 for w in writes if w.kind == "MODIFIED"),
         "rate": rate_check(calls, stack.settings["rate_limit"], stack.settings["rate_burst"]),
     }
-    stack.log(f"  peak RSS {result['peak_rss_mb']} MiB (idle {idle['rss_mb']} MiB), CPU {result['cpu_seconds']}s, "
-              f"{len(calls)} calls, {result['status_writes']} status writes")
+    stack.log(
+        f"  peak RSS {result['peak_rss_mb']} MiB (idle {idle['rss_mb']} MiB), CPU {result['cpu_seconds']}s, "
+        f"{len(calls)} calls, {result['status_writes']} status writes"
+    )
     return result
 
 
@@ -267,7 +283,7 @@ def restart(stack: Stack, namespace: str, n: int) -> dict[str, Any]:
         "all_counted_seconds": round((counted_at or settled) - started, 1),
         "healthy_seconds": round(ready, 1),
         "settled_definition": f"every object counted Running by the operator, then no ModelArts call and no "
-                              f"object write for {quiet:g}s",
+        f"object write for {quiet:g}s",
         "calls": len(calls),
         "calls_by_operation": dict(Counter(f"{c.operation or c.method} {c.status}" for c in calls)),
         "first_read_seconds": distribution(c.at - started for c in calls[:1]),
@@ -276,8 +292,10 @@ def restart(stack: Stack, namespace: str, n: int) -> dict[str, Any]:
         "rate": rate_check(calls, stack.settings["rate_limit"], stack.settings["rate_burst"]),
         "replaced_process_peak_rss_mb": before["peak_rss_mb"],
     }
-    stack.log(f"  settled in {result['settled_seconds']}s (all counted at {result['all_counted_seconds']}s), "
-              f"{len(calls)} calls, {result['status_writes']} status writes")
+    stack.log(
+        f"  settled in {result['settled_seconds']}s (all counted at {result['all_counted_seconds']}s), "
+        f"{len(calls)} calls, {result['status_writes']} status writes"
+    )
     return result
 
 
@@ -323,6 +341,8 @@ def steady(stack: Stack, namespace: str, n: int, minutes: float) -> dict[str, An
         "peak_rss_mb": memory["peak_rss_mb"],
         "rate": rate_check(calls, stack.settings["rate_limit"], stack.settings["rate_burst"]),
     }
-    stack.log(f"  {result['calls_per_minute']} calls/min, {result['status_writes_per_minute']} status writes/min, "
-              f"CPU {result['cpu_seconds']}s, peak RSS {result['peak_rss_mb']} MiB")
+    stack.log(
+        f"  {result['calls_per_minute']} calls/min, {result['status_writes_per_minute']} status writes/min, "
+        f"CPU {result['cpu_seconds']}s, peak RSS {result['peak_rss_mb']} MiB"
+    )
     return result

@@ -51,12 +51,17 @@ def judge(objects: list[dict[str, Any]], *, patch: Path = ARGOCD_CM_PATCH, binar
     """Argo CD's verdict on each object, with the health customization from ``patch`` (an argocd-cm merge patch)."""
     result = subprocess.run(
         [str(binary or engine()), "-argocd-cm-patch", str(patch)],
-        input=json.dumps(objects), capture_output=True, text=True, check=False, timeout=120,
+        input=json.dumps(objects),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     if result.returncode != 0:
         raise RuntimeError(f"argocd-health failed ({result.returncode}): {result.stderr.strip()}")
-    verdicts = [Verdict(status=v["status"], message=v["message"], error=v.get("error"))
-                for v in json.loads(result.stdout)]
+    verdicts = [
+        Verdict(status=v["status"], message=v["message"], error=v.get("error")) for v in json.loads(result.stdout)
+    ]
     if len(verdicts) != len(objects):
         raise RuntimeError(f"argocd-health judged {len(verdicts)} of {len(objects)} objects")
     return verdicts

@@ -42,8 +42,16 @@ class Demo:
     def kubectl(self, *args: str, stdin: str | None = None, echo: bool = True) -> str:
         if echo:
             print(f"$ kubectl {' '.join(args)}", flush=True)
-        result = subprocess.run([str(self._kubectl), *args], input=stdin, capture_output=True, text=True,
-                                env=self._cluster.env(), check=False, timeout=60, cwd=ROOT)
+        result = subprocess.run(
+            [str(self._kubectl), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self._cluster.env(),
+            check=False,
+            timeout=60,
+            cwd=ROOT,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         if echo and result.stdout.strip():
@@ -51,8 +59,13 @@ class Demo:
         return result.stdout
 
     def status(self) -> dict[str, Any] | None:
-        result = subprocess.run([str(self._kubectl), "get", "mapool", POOL, "-n", NAMESPACE, "-o", "json"],
-                                capture_output=True, text=True, env=self._cluster.env(), check=False)
+        result = subprocess.run(
+            [str(self._kubectl), "get", "mapool", POOL, "-n", NAMESPACE, "-o", "json"],
+            capture_output=True,
+            text=True,
+            env=self._cluster.env(),
+            check=False,
+        )
         if result.returncode != 0:
             return None
         status: dict[str, Any] = json.loads(result.stdout).get("status") or {}
@@ -60,8 +73,9 @@ class Demo:
 
     def wait_for_project(self) -> None:
         deadline = time.monotonic() + STEP_TIMEOUT
-        while "True" not in self.kubectl("get", "maproject", "emulator", "-o",
-                                         "jsonpath={.status.conditions[?(@.type=='Ready')].status}", echo=False):
+        while "True" not in self.kubectl(
+            "get", "maproject", "emulator", "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}", echo=False
+        ):
             if time.monotonic() > deadline:
                 raise RuntimeError("timed out waiting for the ModelArtsProject to be Ready")
             time.sleep(0.5)
@@ -70,8 +84,13 @@ class Demo:
         """Show ``kubectl get mapool`` each time its row changes, until ``done`` holds."""
         deadline = time.monotonic() + STEP_TIMEOUT
         while True:
-            table = subprocess.run([str(self._kubectl), "get", "mapool", "-n", NAMESPACE],
-                                   capture_output=True, text=True, env=self._cluster.env(), check=False).stdout
+            table = subprocess.run(
+                [str(self._kubectl), "get", "mapool", "-n", NAMESPACE],
+                capture_output=True,
+                text=True,
+                env=self._cluster.env(),
+                check=False,
+            ).stdout
             rows = table.strip().splitlines()
             if len(rows) > 1 and not self._header_shown:
                 print(rows[0], flush=True)
@@ -93,18 +112,30 @@ class Demo:
 
 
 def project(emulator: EmulatorProcess) -> dict[str, Any]:
-    return {"apiVersion": "modelarts.operator.dev/v1alpha1", "kind": "ModelArtsProject",
-            "metadata": {"name": "emulator"},
-            "spec": {"projectId": emulator.project_id, "region": "cn-north-4", "endpoint": emulator.url,
-                     "credentialsSecretRef": {"namespace": "modelarts-system", "name": "modelarts-emulator"},
-                     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}}}}
+    return {
+        "apiVersion": "modelarts.operator.dev/v1alpha1",
+        "kind": "ModelArtsProject",
+        "metadata": {"name": "emulator"},
+        "spec": {
+            "projectId": emulator.project_id,
+            "region": "cn-north-4",
+            "endpoint": emulator.url,
+            "credentialsSecretRef": {"namespace": "modelarts-system", "name": "modelarts-emulator"},
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}},
+        },
+    }
 
 
 def running_with(count: int) -> Callable[[dict[str, Any] | None], bool]:
     def check(status: dict[str, Any] | None) -> bool:
         nodes = (status or {}).get("nodes") or {}
-        return bool(status and status.get("phase") == "Running" and nodes.get("available") == count
-                    and not nodes.get("creating") and not nodes.get("deleting"))
+        return bool(
+            status
+            and status.get("phase") == "Running"
+            and nodes.get("available") == count
+            and not nodes.get("creating")
+            and not nodes.get("deleting")
+        )
 
     return check
 
@@ -124,19 +155,37 @@ def main() -> int:
             print(f"emulator listening on {emulator.url}, project {emulator.project_id}")
             say("installing the CRDs (ModelArtsPool, ModelArtsProject)")
             demo.kubectl("apply", "-f", str(CRDS))
-            demo.kubectl("wait", "--for=condition=Established", "crd/modelartspools.modelarts.operator.dev",
-                         "crd/modelartsprojects.modelarts.operator.dev")
+            demo.kubectl(
+                "wait",
+                "--for=condition=Established",
+                "crd/modelartspools.modelarts.operator.dev",
+                "crd/modelartsprojects.modelarts.operator.dev",
+            )
             say("starting the operator: modelarts-operator run")
-            operator = OperatorProcess.configure(workdir, cluster.kubeconfig, emulator, base_env=cluster.env(),
-                                                 transition_poll_seconds="1", stable_poll_seconds="30")
+            operator = OperatorProcess.configure(
+                workdir,
+                cluster.kubeconfig,
+                emulator,
+                base_env=cluster.env(),
+                transition_poll_seconds="1",
+                stable_poll_seconds="30",
+            )
             operator.start()
             print(f"operator healthy; log: {operator.log}")
 
             say("the platform binds namespace default to the project: a ModelArtsProject and its Secret")
             demo.kubectl("create", "namespace", "modelarts-system", echo=False)
-            demo.kubectl("create", "secret", "generic", "modelarts-emulator", "-n", "modelarts-system",
-                         f"--from-literal=accessKey={emulator.access_key}",
-                         f"--from-literal=secretKey={emulator.secret_key}", echo=False)
+            demo.kubectl(
+                "create",
+                "secret",
+                "generic",
+                "modelarts-emulator",
+                "-n",
+                "modelarts-system",
+                f"--from-literal=accessKey={emulator.access_key}",
+                f"--from-literal=secretKey={emulator.secret_key}",
+                echo=False,
+            )
             print("secret/modelarts-emulator created in modelarts-system (the emulator's local development key)")
             demo.kubectl("apply", "-f", "-", stdin=json.dumps(project(emulator)))
             demo.wait_for_project()
@@ -147,8 +196,16 @@ def main() -> int:
             demo.kubectl("get", "mapool", POOL, "-n", NAMESPACE, "-o", "wide")
 
             say("scaling out to 3 nodes: one merge-patch of spec.resources")
-            demo.kubectl("patch", "mapool", POOL, "-n", NAMESPACE, "--type=merge", "-p",
-                         json.dumps({"spec": {"resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 3}]}}))
+            demo.kubectl(
+                "patch",
+                "mapool",
+                POOL,
+                "-n",
+                NAMESPACE,
+                "--type=merge",
+                "-p",
+                json.dumps({"spec": {"resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 3}]}}),
+            )
             demo.watch_until(running_with(3), "the pool to scale to 3")
 
             say("deleting: the finalizer keeps the object until ModelArts says the pool is gone")
@@ -156,8 +213,15 @@ def main() -> int:
             demo.watch_until(lambda status: status is None, "the object to go")
             left = emulator.control.pools()
             print(f"pools left in the emulator: {len(left)}")
-            demo.kubectl("get", "events", "-n", NAMESPACE, "--field-selector",
-                         "involvedObject.kind=ModelArtsPool", "--sort-by=.lastTimestamp")
+            demo.kubectl(
+                "get",
+                "events",
+                "-n",
+                NAMESPACE,
+                "--field-selector",
+                "involvedObject.kind=ModelArtsPool",
+                "--sort-by=.lastTimestamp",
+            )
             if left:
                 raise RuntimeError("a pool was left behind")
             say("done: created, scaled and deleted with nothing left behind")

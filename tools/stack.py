@@ -50,12 +50,29 @@ class EmulatorProcess:
         self.control = ControlClient(self.url)
 
     @classmethod
-    def start(cls, workdir: Path, *, create_seconds: float = 3, delete_seconds: float = 6,
-              scale_seconds: float = 3, state_file: Path | None = None,
-              extra_args: Sequence[str] = ()) -> EmulatorProcess:
+    def start(
+        cls,
+        workdir: Path,
+        *,
+        create_seconds: float = 3,
+        delete_seconds: float = 6,
+        scale_seconds: float = 3,
+        state_file: Path | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> EmulatorProcess:
         log = workdir / "emulator.log"
-        args = [console_script(), "emulator", "--port", "0", "--create-seconds", str(create_seconds),
-                "--delete-seconds", str(delete_seconds), "--scale-seconds", str(scale_seconds)]
+        args = [
+            console_script(),
+            "emulator",
+            "--port",
+            "0",
+            "--create-seconds",
+            str(create_seconds),
+            "--delete-seconds",
+            str(delete_seconds),
+            "--scale-seconds",
+            str(scale_seconds),
+        ]
         if state_file is not None:
             args += ["--state-file", str(state_file)]
         args += list(extra_args)
@@ -87,9 +104,16 @@ class OperatorProcess:
     command: list[str] | None = None
 
     @classmethod
-    def configure(cls, workdir: Path, kubeconfig: Path, emulator: EmulatorProcess, *,
-                  base_env: dict[str, str] | None = None, command: list[str] | None = None,
-                  **settings: str) -> OperatorProcess:
+    def configure(
+        cls,
+        workdir: Path,
+        kubeconfig: Path,
+        emulator: EmulatorProcess,
+        *,
+        base_env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+        **settings: str,
+    ) -> OperatorProcess:
         health, metrics = free_port(), free_port()
         env = dict(base_env or os.environ)
         env.update(
@@ -103,8 +127,7 @@ class OperatorProcess:
             MODELARTS_METRICS_PORT=str(metrics),
         )
         env.update({f"MODELARTS_{key.upper()}": value for key, value in settings.items()})
-        return cls(env=env, log=workdir / "operator.log", health_port=health, metrics_port=metrics,
-                   command=command)
+        return cls(env=env, log=workdir / "operator.log", health_port=health, metrics_port=metrics, command=command)
 
     def start(self, *, ready_timeout: float = 60.0) -> None:
         assert self.process is None or self.process.poll() is not None, "already running"
@@ -112,8 +135,9 @@ class OperatorProcess:
         with self.log.open("a") as out:
             out.write(f"\n===== operator start #{self.starts} =====\n")
             out.flush()
-            self.process = subprocess.Popen(self.command or [console_script(), "run"], env=self.env, stdout=out,
-                                            stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                self.command or [console_script(), "run"], env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + ready_timeout
         while not self.healthy():
             if self.process.poll() is not None:

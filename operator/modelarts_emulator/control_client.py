@@ -165,9 +165,7 @@ def _request_args(call: Call[Any]) -> dict[str, Any]:
 class ControlClient:
     """Synchronous. Give it the emulator's base URL (``http://127.0.0.1:PORT``); close it, or use ``with``."""
 
-    def __init__(
-        self, url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, http: httpx.Client | None = None
-    ) -> None:
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, http: httpx.Client | None = None) -> None:
         self.url = url.rstrip("/") + PREFIX
         self._owned = http is None
         self._http = http if http is not None else httpx.Client(timeout=timeout)

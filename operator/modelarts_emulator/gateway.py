@@ -44,9 +44,7 @@ class AccessGate:
         self._locked_until: dict[str, float] = {}
         self._windows: dict[str, _Window] = {}
 
-    def admit(
-        self, *, method: str, raw_path: str, headers: Mapping[str, str], body: bytes, now: float
-    ) -> str:
+    def admit(self, *, method: str, raw_path: str, headers: Mapping[str, str], body: bytes, now: float) -> str:
         """The caller's identity (its access key, or ``"token"``); raises a 401 or 429 ``ApiError`` otherwise."""
         claimed = _claimed_access_key(headers)
         if claimed is not None and self._locked(claimed, now):

@@ -16,16 +16,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the operator against the current kubeconfig or in-cluster config")
-    run.add_argument("--namespace", "-n", action="append", default=[],
-                     help="watch only this namespace (repeatable; glob patterns allowed); default: all namespaces")
+    run.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable; glob patterns allowed); default: all namespaces",
+    )
     run.add_argument("--verbose", action="store_true", help="debug logging")
 
     emulator = commands.add_parser("emulator", help="run the local ModelArts v2 pools API emulator")
     emulator_cli.configure_parser(emulator)
 
     crd = commands.add_parser("crd", help="print the generated CustomResourceDefinitions as YAML")
-    crd.add_argument("--kind", default="all",
-                     help="pool, project or all (default: all, as one multi-document YAML stream)")
+    crd.add_argument(
+        "--kind", default="all", help="pool, project or all (default: all, as one multi-document YAML stream)"
+    )
 
     tools_cli.configure_probe(commands.add_parser("probe", help="read-only check of a ModelArts account's answers"))
     tools_cli.configure_audit(commands.add_parser("audit", help="read-only report: cloud pools versus cluster objects"))

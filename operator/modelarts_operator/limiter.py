@@ -261,8 +261,12 @@ class LimiterRegistry:
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = TokenBucket(
-                self._rate, self._burst, clock=self._clock, sleep=self._sleep,
-                default_pause=self._default_pause, max_pause=self._max_pause,
+                self._rate,
+                self._burst,
+                clock=self._clock,
+                sleep=self._sleep,
+                default_pause=self._default_pause,
+                max_pause=self._max_pause,
             )
             self._buckets[key] = bucket
         return bucket

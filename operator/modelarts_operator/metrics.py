@@ -120,16 +120,27 @@ class _PoolGauges(Collector):
     @staticmethod
     def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
         return (
-            GaugeMetricFamily("modelarts_pools", "ModelArtsPool objects by namespace and the phase of their pool "
-                              "(Unknown: a phase ModelArts does not document).", labels=["namespace", "phase"]),
-            GaugeMetricFamily("modelarts_pool_nodes", "Nodes of the objects' pools by namespace and state.",
-                              labels=["namespace", "state"]),
-            GaugeMetricFamily("modelarts_pool_deletion_started_timestamp_seconds",
-                              "When the deletion of an object still being deleted began (Unix time).",
-                              labels=["namespace", "name"]),
-            GaugeMetricFamily("modelarts_pool_deletion_stalled",
-                              "1 while an object's pool deletion is stalled or refused (DeletionStalled), else 0.",
-                              labels=["namespace", "name"]),
+            GaugeMetricFamily(
+                "modelarts_pools",
+                "ModelArtsPool objects by namespace and the phase of their pool "
+                "(Unknown: a phase ModelArts does not document).",
+                labels=["namespace", "phase"],
+            ),
+            GaugeMetricFamily(
+                "modelarts_pool_nodes",
+                "Nodes of the objects' pools by namespace and state.",
+                labels=["namespace", "state"],
+            ),
+            GaugeMetricFamily(
+                "modelarts_pool_deletion_started_timestamp_seconds",
+                "When the deletion of an object still being deleted began (Unix time).",
+                labels=["namespace", "name"],
+            ),
+            GaugeMetricFamily(
+                "modelarts_pool_deletion_stalled",
+                "1 while an object's pool deletion is stalled or refused (DeletionStalled), else 0.",
+                labels=["namespace", "name"],
+            ),
         )
 
 
@@ -166,12 +177,20 @@ class _OperatorGauges(Collector):
     @staticmethod
     def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
         return (
-            GaugeMetricFamily("modelarts_leader", "1 while this process is the acting leader (always, when leader "
-                              "election is off), else 0."),
-            GaugeMetricFamily("modelarts_project_ready", "1 when a ModelArtsProject is Ready (its credentials work), "
-                              "else 0.", labels=["project"]),
-            GaugeMetricFamily("modelarts_credentials_refused", "Credential sets ModelArts refused (401) and the "
-                              "operator does not use until the gateway's lockout window has passed."),
+            GaugeMetricFamily(
+                "modelarts_leader",
+                "1 while this process is the acting leader (always, when leader election is off), else 0.",
+            ),
+            GaugeMetricFamily(
+                "modelarts_project_ready",
+                "1 when a ModelArtsProject is Ready (its credentials work), else 0.",
+                labels=["project"],
+            ),
+            GaugeMetricFamily(
+                "modelarts_credentials_refused",
+                "Credential sets ModelArts refused (401) and the "
+                "operator does not use until the gateway's lockout window has passed.",
+            ),
         )
 
 
@@ -204,25 +223,35 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "modelarts_requests", "ModelArts API attempts by operation and HTTP status (or transport_error).",
-            ["operation", "code"], registry=self.registry,
+            "modelarts_requests",
+            "ModelArts API attempts by operation and HTTP status (or transport_error).",
+            ["operation", "code"],
+            registry=self.registry,
         )
         self.request_duration = Histogram(
-            "modelarts_request_duration_seconds", "Latency of one ModelArts API attempt.",
-            ["operation"], buckets=REQUEST_SECONDS_BUCKETS, registry=self.registry,
+            "modelarts_request_duration_seconds",
+            "Latency of one ModelArts API attempt.",
+            ["operation"],
+            buckets=REQUEST_SECONDS_BUCKETS,
+            registry=self.registry,
         )
         self.pool_deletion_duration = Histogram(
             "modelarts_pool_deletion_duration_seconds",
             "From the object's deletion to its pool being gone in ModelArts.",
-            buckets=DELETION_SECONDS_BUCKETS, registry=self.registry,
+            buckets=DELETION_SECONDS_BUCKETS,
+            registry=self.registry,
         )
         self.reconcile_errors = Counter(
-            "modelarts_reconcile_errors", "Failed reconciliations by reason.",
-            ["reason"], registry=self.registry,
+            "modelarts_reconcile_errors",
+            "Failed reconciliations by reason.",
+            ["reason"],
+            registry=self.registry,
         )
         self.limiter_wait = Histogram(
-            "modelarts_limiter_wait_seconds", "Time a ModelArts call waited for a rate-limiter token.",
-            buckets=LIMITER_WAIT_SECONDS_BUCKETS, registry=self.registry,
+            "modelarts_limiter_wait_seconds",
+            "Time a ModelArts call waited for a rate-limiter token.",
+            buckets=LIMITER_WAIT_SECONDS_BUCKETS,
+            registry=self.registry,
         )
         # Constant 1 with the version: "is any operator process being scraped" (absent() in the alert rules).
         Info("modelarts_operator_build", "The operator's version.", registry=self.registry).info(

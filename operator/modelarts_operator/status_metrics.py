@@ -27,13 +27,23 @@ def pool_report(status: Mapping[str, Any], deletion_timestamp: str | None) -> Po
     has_pool = bool(status.get("poolName"))
     phase = status.get("phase") if has_pool else None
     nodes = status.get("nodes") if has_pool else None
-    counts = NodeCounts(**{state: _count(nodes.get(state)) for state in NodeCounts._fields}) if isinstance(
-        nodes, Mapping) else NodeCounts()
+    counts = (
+        NodeCounts(**{state: _count(nodes.get(state)) for state in NodeCounts._fields})
+        if isinstance(nodes, Mapping)
+        else NodeCounts()
+    )
     started = parse_timestamp(deletion_timestamp)
-    deleting = next((cond for cond in status.get("conditions") or []
-                     if isinstance(cond, Mapping) and cond.get("type") == ConditionType.DELETING), None)
-    stalled = bool(deleting and deleting.get("status") == ConditionStatus.TRUE
-                   and deleting.get("reason") == c.DELETION_STALLED)
+    deleting = next(
+        (
+            cond
+            for cond in status.get("conditions") or []
+            if isinstance(cond, Mapping) and cond.get("type") == ConditionType.DELETING
+        ),
+        None,
+    )
+    stalled = bool(
+        deleting and deleting.get("status") == ConditionStatus.TRUE and deleting.get("reason") == c.DELETION_STALLED
+    )
     return PoolReport(
         phase=str(phase) if phase else None,
         nodes=counts,

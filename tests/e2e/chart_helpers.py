@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,16 +38,24 @@ class Helm:
     env: dict[str, str]
 
     def __call__(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([str(self.binary), *args], input=stdin, capture_output=True, text=True,
-                                env=self.env, timeout=120, check=False)
+        result = subprocess.run(
+            [str(self.binary), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+            check=False,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"helm {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
         return result
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         """Run helm in the background (for a command that waits on something the test must do)."""
-        return subprocess.Popen([str(self.binary), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env=self.env)
+        return subprocess.Popen(
+            [str(self.binary), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env
+        )
 
     def template(self, *args: str, namespace: str = "modelarts-system") -> list[dict[str, Any]]:
         out = self("template", "modelarts-operator", str(CHART), "--namespace", namespace, *args).stdout
@@ -105,8 +112,12 @@ def pool(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
         "kind": "ModelArtsPool",
         "metadata": {"name": name, "namespace": namespace},
         # No spec.region: a region in the spec selects that region's public endpoint over the operator's.
-        "spec": {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 1}],
-                 **spec},
+        "spec": {
+            "type": "Logical",
+            "scope": ["Train"],
+            "resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 1}],
+            **spec,
+        },
     }
 
 
@@ -125,21 +136,29 @@ def can_i(kubectl: Kubectl, release: Release, verb: str, resource: str, *scope: 
 
 def wait_until_authorized(kubectl: Kubectl, release: Release, *scope: str) -> None:
     """The RBAC authorizer reads roles from a watch cache: give a fresh install's bindings time to arrive."""
-    wait_for(lambda: can_i(kubectl, release, "list", "modelartspools.modelarts.operator.dev", *scope),
-             timeout=30, what=f"the RBAC rules of {release.name} to take effect")
+    wait_for(
+        lambda: can_i(kubectl, release, "list", "modelartspools.modelarts.operator.dev", *scope),
+        timeout=30,
+        what=f"the RBAC rules of {release.name} to take effect",
+    )
 
 
 def service_account_kubectl(kubectl: Kubectl, release: Release, path: Path) -> Kubectl:
-    token = kubectl("create", "token", release.service_account, "-n", release.namespace,
-                    "--duration=1h").stdout.strip()
+    token = kubectl("create", "token", release.service_account, "-n", release.namespace, "--duration=1h").stdout.strip()
     return kubectl.with_token(token, path)
 
 
 def run_guard(sa: Kubectl, *namespaces: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in sa.env.items() if not k.startswith("KUBERNETES_SERVICE")}
     env["KUBECONFIG"] = str(sa.kubeconfig)
-    return subprocess.run([sys.executable, str(GUARD_SCRIPT), *namespaces], capture_output=True, text=True,
-                          env=env, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, str(GUARD_SCRIPT), *namespaces],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
 
 
 @functools.cache
@@ -158,15 +177,6 @@ def argocd_health(obj: dict[str, Any]) -> Verdict:
     return verdict
 
 
-def set_deletion_mode(emulator_url: str, pool_name: str, mode: str) -> None:
-    """The emulator's deletion behaviour for one pool: "stall" keeps it (and its nodes) Deleting, "normal" resumes."""
-    request = urllib.request.Request(  # noqa: S310
-        f"{emulator_url}/_emulator/pools/{pool_name}/deletion", method="POST",
-        data=json.dumps({"mode": mode}).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        assert response.status == 200
-
-
 def act_as_kubelet_for_guard(kubectl: Kubectl, sa: Kubectl, release: Release, previous_uid: str | None) -> str:
     """This control plane has no node: run the guard Job's container command on the host, with the chart's
     ServiceAccount, and report its outcome in the Job's status as the job controller would. Returns the Job's uid."""
@@ -182,19 +192,37 @@ def act_as_kubelet_for_guard(kubectl: Kubectl, sa: Kubectl, release: Release, pr
     assert container["command"] == ["python", "-c"]
     env = {k: v for k, v in sa.env.items() if not k.startswith("KUBERNETES_SERVICE")}
     env["KUBECONFIG"] = str(sa.kubeconfig)
-    run = subprocess.run([sys.executable, "-c", *container["args"]], capture_output=True, text=True, env=env,
-                         timeout=60, check=False)
+    run = subprocess.run(
+        [sys.executable, "-c", *container["args"]], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     stamp = {"status": "True", "lastTransitionTime": now, "lastProbeTime": now}
     if run.returncode == 0:
-        status = {"startTime": now, "completionTime": now, "succeeded": 1,
-                  "conditions": [{"type": "SuccessCriteriaMet", **stamp}, {"type": "Complete", **stamp}]}
+        status = {
+            "startTime": now,
+            "completionTime": now,
+            "succeeded": 1,
+            "conditions": [{"type": "SuccessCriteriaMet", **stamp}, {"type": "Complete", **stamp}],
+        }
     else:
         failed = {"reason": "BackoffLimitExceeded", "message": run.stdout[-500:]}
-        status = {"startTime": now, "failed": 1,
-                  "conditions": [{"type": "FailureTarget", **stamp, **failed}, {"type": "Failed", **stamp, **failed}]}
-    kubectl("patch", "job", name, "-n", release.namespace, "--subresource=status", "--type", "merge",
-            "-p", json.dumps({"status": status}))
+        status = {
+            "startTime": now,
+            "failed": 1,
+            "conditions": [{"type": "FailureTarget", **stamp, **failed}, {"type": "Failed", **stamp, **failed}],
+        }
+    kubectl(
+        "patch",
+        "job",
+        name,
+        "-n",
+        release.namespace,
+        "--subresource=status",
+        "--type",
+        "merge",
+        "-p",
+        json.dumps({"status": status}),
+    )
     return str(job["metadata"]["uid"])
 
 
@@ -205,13 +233,23 @@ FORBIDDEN = re.compile(
 )
 
 
-def project(name: str, *, serves: str, secret_namespace: str, endpoint: str, project_id: str,
-            adoption: str = "Forbidden") -> dict[str, Any]:
+def project(
+    name: str, *, serves: str, secret_namespace: str, endpoint: str, project_id: str, adoption: str = "Forbidden"
+) -> dict[str, Any]:
     """A ModelArtsProject serving one namespace (by the name label the API server puts on every namespace), with
     its credentials Secret ``modelarts-credentials`` in ``secret_namespace``."""
-    return {"apiVersion": "modelarts.operator.dev/v1alpha1", "kind": "ModelArtsProject",
-            "metadata": {"name": name},
-            "spec": {"projectId": project_id, "region": "cn-north-4", "endpoint": endpoint, "adoption": adoption,
-                     "credentialsSecretRef": {"namespace": secret_namespace, "name": "modelarts-credentials"},
-                     "namespaceSelector": {"matchExpressions": [
-                         {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [serves]}]}}}
+    return {
+        "apiVersion": "modelarts.operator.dev/v1alpha1",
+        "kind": "ModelArtsProject",
+        "metadata": {"name": name},
+        "spec": {
+            "projectId": project_id,
+            "region": "cn-north-4",
+            "endpoint": endpoint,
+            "adoption": adoption,
+            "credentialsSecretRef": {"namespace": secret_namespace, "name": "modelarts-credentials"},
+            "namespaceSelector": {
+                "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": [serves]}]
+            },
+        },
+    }

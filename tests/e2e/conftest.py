@@ -84,6 +84,7 @@ def helm(controlplane: DevCluster, controlplane_binaries: Binaries, tmp_path_fac
         pytest.fail("helm is not built: run `make controlplane`", pytrace=False)
     home = tmp_path_factory.mktemp("helm-home")
     env = controlplane.env()
-    env.update(HELM_CONFIG_HOME=str(home / "config"), HELM_CACHE_HOME=str(home / "cache"),
-               HELM_DATA_HOME=str(home / "data"))
+    env.update(
+        HELM_CONFIG_HOME=str(home / "config"), HELM_CACHE_HOME=str(home / "cache"), HELM_DATA_HOME=str(home / "data")
+    )
     return Helm(binary=controlplane_binaries.helm, env=env)

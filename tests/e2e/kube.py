@@ -70,13 +70,19 @@ class Kubectl:
         """``kubectl apply -f -`` with the given objects."""
         return self("apply", "-f", "-", stdin=yaml.safe_dump_all(list(manifests)))
 
-    def credentials_secret(self, namespace: str, name: str, access_key: str, secret_key: str, *,
-                           marked: bool = True) -> subprocess.CompletedProcess[str]:
+    def credentials_secret(
+        self, namespace: str, name: str, access_key: str, secret_key: str, *, marked: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """A team's own credentials Secret; ``marked``: labelled for the operator, which uses no other."""
         labels = {"modelarts.operator.dev/credentials": "true"} if marked else {}
-        return self.apply({"apiVersion": "v1", "kind": "Secret",
-                           "metadata": {"name": name, "namespace": namespace, "labels": labels},
-                           "stringData": {"accessKey": access_key, "secretKey": secret_key}})
+        return self.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "stringData": {"accessKey": access_key, "secretKey": secret_key},
+            }
+        )
 
     def with_token(self, token: str, path: Path) -> Kubectl:
         """A Kubectl that authenticates ONLY with ``token`` (a kubeconfig of its own written to ``path``).

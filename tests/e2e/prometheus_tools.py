@@ -44,8 +44,9 @@ class PrometheusTools:
         return cls(promtool=paths["promtool"], prometheus=paths["prometheus"])
 
     def run_promtool(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.promtool), *args], input=stdin, capture_output=True, text=True,
-                              timeout=120, check=False)
+        return subprocess.run(
+            [str(self.promtool), *args], input=stdin, capture_output=True, text=True, timeout=120, check=False
+        )
 
 
 @dataclass
@@ -57,17 +58,25 @@ class PrometheusServer:
     log: Path
 
     @classmethod
-    def start(cls, binary: Path, workdir: Path, config: dict[str, Any], *, ready_timeout: float = 60.0
-              ) -> PrometheusServer:
+    def start(
+        cls, binary: Path, workdir: Path, config: dict[str, Any], *, ready_timeout: float = 60.0
+    ) -> PrometheusServer:
         config_file = workdir / "prometheus.yml"
         config_file.write_text(yaml.safe_dump(config, sort_keys=False))
         port = free_port()
         log = workdir / "prometheus.log"
         with log.open("a") as out:
             process = subprocess.Popen(
-                [str(binary), f"--config.file={config_file}", f"--storage.tsdb.path={workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-                stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
+                [
+                    str(binary),
+                    f"--config.file={config_file}",
+                    f"--storage.tsdb.path={workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--log.level=warn",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
             )
         server = cls(url=f"http://127.0.0.1:{port}", process=process, log=log)
         deadline = time.monotonic() + ready_timeout

@@ -54,21 +54,31 @@ def seed() -> int:
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    process = EmulatorProcess.start(tmp_path_factory.mktemp("chaos-emulator"), create_seconds=2,
-                                    delete_seconds=3, scale_seconds=2)
+    process = EmulatorProcess.start(
+        tmp_path_factory.mktemp("chaos-emulator"), create_seconds=2, delete_seconds=3, scale_seconds=2
+    )
     yield process
     process.stop()
 
 
 @pytest.fixture(scope="module")
-def operator(tmp_path_factory: pytest.TempPathFactory, controlplane: DevCluster, emulator: EmulatorProcess,
-             crd: None) -> Iterator[OperatorProcess]:
+def operator(
+    tmp_path_factory: pytest.TempPathFactory, controlplane: DevCluster, emulator: EmulatorProcess, crd: None
+) -> Iterator[OperatorProcess]:
     # Short intervals so that the test ends in minutes; a rate limit high enough for 50 pools at those
     # intervals yet low enough that the emulator's request log (10 000 entries) keeps every request.
     process = OperatorProcess.configure(
-        tmp_path_factory.mktemp("chaos-operator"), controlplane.kubeconfig, emulator, base_env=controlplane.env(),
-        transition_poll_seconds="0.5", stable_poll_seconds="5", max_backoff_seconds="3",
-        deletion_stall_seconds="10", request_timeout_seconds="10", rate_limit="20", rate_burst="40",
+        tmp_path_factory.mktemp("chaos-operator"),
+        controlplane.kubeconfig,
+        emulator,
+        base_env=controlplane.env(),
+        transition_poll_seconds="0.5",
+        stable_poll_seconds="5",
+        max_backoff_seconds="3",
+        deletion_stall_seconds="10",
+        request_timeout_seconds="10",
+        rate_limit="20",
+        rate_burst="40",
         tenant_secrets="true",
     )
     process.start()
@@ -81,9 +91,13 @@ def manifest(name: str, namespace: str, count: int, retain: bool) -> dict[str, A
         "apiVersion": "modelarts.operator.dev/v1alpha1",
         "kind": "ModelArtsPool",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": FLAVOR, "count": count}],
-                 "credentialsSecretRef": {"name": "modelarts-credentials"},
-                 "deletionPolicy": "Retain" if retain else "Delete"},
+        "spec": {
+            "type": "Logical",
+            "scope": ["Train"],
+            "resources": [{"flavor": FLAVOR, "count": count}],
+            "credentialsSecretRef": {"name": "modelarts-credentials"},
+            "deletionPolicy": "Retain" if retain else "Delete",
+        },
     }
 
 
@@ -98,8 +112,12 @@ def all_running_with(kubectl: Kubectl, namespace: str, names: list[str], nodes: 
     def settled(name: str) -> bool:
         status = (found.get(name) or {}).get("status") or {}
         counts = status.get("nodes") or {}
-        return (status.get("phase") == "Running" and counts.get("available") == nodes
-                and counts.get("creating") == 0 and counts.get("deleting") == 0)
+        return (
+            status.get("phase") == "Running"
+            and counts.get("available") == nodes
+            and counts.get("creating") == 0
+            and counts.get("deleting") == 0
+        )
 
     return all(settled(name) for name in names)
 
@@ -144,8 +162,9 @@ def display_name_of(entry: dict[str, Any]) -> str | None:
     return labels.get(DISPLAY_LABEL)
 
 
-def test_fifty_pools_survive_kills_and_faults(kubectl: Kubectl, namespace: str, emulator: EmulatorProcess,
-                                             operator: OperatorProcess, seed: int) -> None:
+def test_fifty_pools_survive_kills_and_faults(
+    kubectl: Kubectl, namespace: str, emulator: EmulatorProcess, operator: OperatorProcess, seed: int
+) -> None:
     rng = random.Random(seed)
     names = [f"chaos-pool-{i:02d}" for i in range(OBJECTS)]
     retained = set(rng.sample(names, int(OBJECTS * RETAIN_SHARE)))
@@ -163,16 +182,28 @@ def test_fifty_pools_survive_kills_and_faults(kubectl: Kubectl, namespace: str, 
     started = time.monotonic()
     with Chaos(operator, random.Random(rng.randrange(2**31))) as chaos:
         apply_all(1)
-        wait_for(lambda: all_running_with(kubectl, namespace, names, 1), timeout=PHASE_TIMEOUT,
-                 what="50 pools Running with 1 node", interval=1.0)
+        wait_for(
+            lambda: all_running_with(kubectl, namespace, names, 1),
+            timeout=PHASE_TIMEOUT,
+            what="50 pools Running with 1 node",
+            interval=1.0,
+        )
         created = time.monotonic()
         apply_all(2)
-        wait_for(lambda: all_running_with(kubectl, namespace, names, 2), timeout=PHASE_TIMEOUT,
-                 what="50 pools scaled to 2 nodes", interval=1.0)
+        wait_for(
+            lambda: all_running_with(kubectl, namespace, names, 2),
+            timeout=PHASE_TIMEOUT,
+            what="50 pools scaled to 2 nodes",
+            interval=1.0,
+        )
         scaled = time.monotonic()
         kubectl("delete", "mapool", "--all", "-n", namespace, "--wait=false")
-        wait_for(lambda: not objects(kubectl, namespace), timeout=PHASE_TIMEOUT,
-                 what="every object gone (none stranded with the finalizer)", interval=1.0)
+        wait_for(
+            lambda: not objects(kubectl, namespace),
+            timeout=PHASE_TIMEOUT,
+            what="every object gone (none stranded with the finalizer)",
+            interval=1.0,
+        )
         deleted = time.monotonic()
     assert chaos.error is None, f"the chaos thread failed: {chaos.error!r}"
     emulator.control.clear_faults()
@@ -181,11 +212,15 @@ def test_fifty_pools_survive_kills_and_faults(kubectl: Kubectl, namespace: str, 
     assert len(requests) < 10_000, "the emulator's request log overflowed; the POST count below would be wrong"
     survived = collections.Counter(rule_kind[r["fault"]] for r in requests if r["fault"] is not None)
     by_status = collections.Counter("dropped" if r["dropped"] else str(r["status"]) for r in requests)
-    print(f"operator kills: {chaos.kills}; phases: create {created - started:.0f}s, scale {scaled - created:.0f}s, "
-          f"delete {deleted - scaled:.0f}s")
-    print(f"ModelArts requests: {len(requests)}; faults injected and survived: {dict(survived)} "
-          f"({sum(survived.values()) / max(len(requests), 1):.0%}); "
-          f"answers by status: {dict(sorted(by_status.items()))}")
+    print(
+        f"operator kills: {chaos.kills}; phases: create {created - started:.0f}s, scale {scaled - created:.0f}s, "
+        f"delete {deleted - scaled:.0f}s"
+    )
+    print(
+        f"ModelArts requests: {len(requests)}; faults injected and survived: {dict(survived)} "
+        f"({sum(survived.values()) / max(len(requests), 1):.0%}); "
+        f"answers by status: {dict(sorted(by_status.items()))}"
+    )
 
     pools = emulator.control.pools()
     by_display = collections.Counter(p["view"]["metadata"]["labels"].get(DISPLAY_LABEL) for p in pools)
@@ -199,8 +234,9 @@ def test_fifty_pools_survive_kills_and_faults(kubectl: Kubectl, namespace: str, 
         assert pool["view"]["status"]["phase"] == "Running", pool["view"]["status"]
 
     # A 200 is a pool made: a slow-answer fault only delays the real answer (the client may even have given up).
-    posted = collections.Counter(display_name_of(r) for r in requests
-                                 if r["operation"] == "create" and r["status"] == 200)
+    posted = collections.Counter(
+        display_name_of(r) for r in requests if r["operation"] == "create" and r["status"] == 200
+    )
     assert posted == {name: 1 for name in names}, f"successful POSTs per display name: {posted}"
     assert chaos.kills >= 3, "too few operator kills to call this chaos"
     assert set(survived) == set(FAULTS), f"every kind of fault should have fired at least once: {survived}"
@@ -217,8 +253,9 @@ def pools_by_display(emulator: EmulatorProcess) -> dict[str, dict[str, Any]]:
     return {p["view"]["metadata"]["labels"].get(DISPLAY_LABEL): p for p in emulator.control.pools()}
 
 
-def test_deletion_survives_a_failing_pool_list(kubectl: Kubectl, namespace: str, emulator: EmulatorProcess,
-                                               operator: OperatorProcess, seed: int) -> None:
+def test_deletion_survives_a_failing_pool_list(
+    kubectl: Kubectl, namespace: str, emulator: EmulatorProcess, operator: OperatorProcess, seed: int
+) -> None:
     """The pool list fails (503) from before the deletion until every Delete-policy pool is gone from ModelArts,
     while the operator is killed at random: each object falls back to its own GET, so the pools are deleted
     anyway; no object goes before its pool is gone (a pool nobody would delete); once the list answers again no
@@ -229,41 +266,56 @@ def test_deletion_survives_a_failing_pool_list(kubectl: Kubectl, namespace: str,
     kubectl.credentials_secret(namespace, "modelarts-credentials", emulator.access_key, emulator.secret_key)
     emulator.control.clear_faults()
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all([manifest(n, namespace, 1, n in retained) for n in names]))
-    wait_for(lambda: all_running_with(kubectl, namespace, names, 1), timeout=PHASE_TIMEOUT,
-             what=f"{LIST_FAULT_OBJECTS} pools Running", interval=1.0)
+    wait_for(
+        lambda: all_running_with(kubectl, namespace, names, 1),
+        timeout=PHASE_TIMEOUT,
+        what=f"{LIST_FAULT_OBJECTS} pools Running",
+        interval=1.0,
+    )
     display_of = {name: obj["status"]["cloud"]["displayName"] for name, obj in objects(kubectl, namespace).items()}
     assert set(display_of) == set(names)
     emulator.control.clear_requests()
-    list_fault = emulator.control.add_fault(method="GET", path_regex="/pools$", status=503,
-                                            error_msg="Service temporarily unavailable")
+    list_fault = emulator.control.add_fault(
+        method="GET", path_regex="/pools$", status=503, error_msg="Service temporarily unavailable"
+    )
     early: list[str] = []  # objects seen gone while their Delete-policy pool still existed
 
     def delete_pools_gone() -> bool:
         """Every Delete-policy pool gone from ModelArts; meanwhile, no object released before its pool."""
         left = set(objects(kubectl, namespace))  # objects first: a pool seen after this existed before it
         pools = pools_by_display(emulator)
-        early.extend(n for n in names if n not in left and n not in retained and display_of[n] in pools
-                     and n not in early)
+        early.extend(
+            n for n in names if n not in left and n not in retained and display_of[n] in pools and n not in early
+        )
         return not any(display_of[n] in pools for n in names if n not in retained)
 
     with Chaos(operator, random.Random(rng.randrange(2**31))) as chaos:
         failing_since = time.monotonic()
         kubectl("delete", "mapool", "--all", "-n", namespace, "--wait=false")
-        wait_for(lambda: delete_pools_gone() and time.monotonic() - failing_since >= LIST_FAULT_SECONDS,
-                 timeout=PHASE_TIMEOUT, what="every Delete-policy pool gone while the list fails", interval=0.5)
+        wait_for(
+            lambda: delete_pools_gone() and time.monotonic() - failing_since >= LIST_FAULT_SECONDS,
+            timeout=PHASE_TIMEOUT,
+            what="every Delete-policy pool gone while the list fails",
+            interval=0.5,
+        )
         stranded_while_failing = sorted(objects(kubectl, namespace))
         emulator.control.remove_fault(list_fault["id"])
-        wait_for(lambda: not objects(kubectl, namespace), timeout=PHASE_TIMEOUT,
-                 what="every object gone once the list answers again (none stranded with the finalizer)",
-                 interval=1.0)
+        wait_for(
+            lambda: not objects(kubectl, namespace),
+            timeout=PHASE_TIMEOUT,
+            what="every object gone once the list answers again (none stranded with the finalizer)",
+            interval=1.0,
+        )
     assert chaos.error is None, f"the chaos thread failed: {chaos.error!r}"
 
     requests = emulator.control.requests()
     lists = [r for r in requests if r["operation"] == "list"]
     failed_lists = [r for r in lists if r["fault"] == list_fault["id"]]
     gets = [r for r in requests if r["operation"] == "show"]
-    print(f"operator kills: {chaos.kills}; list calls: {len(lists)} ({len(failed_lists)} failed by the fault); "
-          f"per-pool GETs: {len(gets)}; objects still deleting when the list recovered: {len(stranded_while_failing)}")
+    print(
+        f"operator kills: {chaos.kills}; list calls: {len(lists)} ({len(failed_lists)} failed by the fault); "
+        f"per-pool GETs: {len(gets)}; objects still deleting when the list recovered: {len(stranded_while_failing)}"
+    )
     assert failed_lists, "the list fault never fired: the case tested nothing"
     assert chaos.kills >= 1, "the operator was never killed while the list failed"
     assert not early, f"objects released while their pool still existed in ModelArts: {early}"

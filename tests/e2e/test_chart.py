@@ -32,7 +32,6 @@ from chart_helpers import (
     project,
     run_guard,
     service_account_kubectl,
-    set_deletion_mode,
     uninstall,
     wait_until_authorized,
 )
@@ -41,7 +40,7 @@ from kube import Kubectl, wait_for
 from argocd_health import Verdict
 from devcluster import REPO_ROOT
 
-PATCH_HINT = "--type merge -p '{\"spec\":{\"deletionProtection\":false}}'"
+PATCH_HINT = '--type merge -p \'{"spec":{"deletionProtection":false}}\''
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +69,17 @@ def test_helm_lint_strict(helm: Helm) -> None:
 
 
 def test_helm_lint_strict_namespaced(helm: Helm) -> None:
-    helm("lint", "--strict", str(CHART), "--set", "watchNamespaces={team-a,team-b}",
-         "--set", "credentials.existingSecret=modelarts-credentials", "--set", "metrics.serviceMonitor.enabled=true")
+    helm(
+        "lint",
+        "--strict",
+        str(CHART),
+        "--set",
+        "watchNamespaces={team-a,team-b}",
+        "--set",
+        "credentials.existingSecret=modelarts-credentials",
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+    )
 
 
 @pytest.mark.parametrize("bad", [
@@ -94,12 +102,17 @@ def test_values_schema_refuses(helm: Helm, bad: str) -> None:
 
 
 def test_rendered_deployment_is_hardened(helm: Helm) -> None:
-    docs = kinds(helm.template("--set", "credentials.existingSecret=modelarts-credentials",
-                               "--set", "modelarts.region=cn-north-4"))
+    docs = kinds(
+        helm.template(
+            "--set", "credentials.existingSecret=modelarts-credentials", "--set", "modelarts.region=cn-north-4"
+        )
+    )
     (deployment,) = docs["Deployment"]
     assert deployment["spec"]["replicas"] == 2
-    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate",
-                                              "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     pod = deployment["spec"]["template"]["spec"]
     (preferred,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
     assert preferred["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
@@ -127,8 +140,10 @@ def test_rendered_deployment_is_hardened(helm: Helm) -> None:
     assert env["MODELARTS_LEADER_ELECTION_NAMESPACE"]["value"] == "modelarts-system"
     assert env["MODELARTS_LEADER_ELECTION_IDENTITY"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["MODELARTS_REGION"]["value"] == "cn-north-4"
-    assert env["MODELARTS_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "modelarts-credentials",
-                                                                       "key": "accessKey"}
+    assert env["MODELARTS_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "modelarts-credentials",
+        "key": "accessKey",
+    }
     assert env["MODELARTS_SECURITY_TOKEN"]["valueFrom"]["secretKeyRef"]["optional"] is True
     assert "MODELARTS_NAMESPACES" not in env
     assert container["resources"]["limits"]["memory"] and container["resources"]["limits"]["cpu"]
@@ -137,8 +152,16 @@ def test_rendered_deployment_is_hardened(helm: Helm) -> None:
 
 
 def test_one_replica_without_leader_election(helm: Helm) -> None:
-    values = ["--set", "replicaCount=1", "--set", "leaderElection.enabled=false", "--set", "strategy.type=Recreate",
-              "--set", "strategy.rollingUpdate=null"]
+    values = [
+        "--set",
+        "replicaCount=1",
+        "--set",
+        "leaderElection.enabled=false",
+        "--set",
+        "strategy.type=Recreate",
+        "--set",
+        "strategy.rollingUpdate=null",
+    ]
     docs = kinds(helm.template(*values))
     (deployment,) = docs["Deployment"]
     assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"] == {"type": "Recreate"}
@@ -155,8 +178,12 @@ def test_one_replica_without_leader_election(helm: Helm) -> None:
 def test_image_digest_pins_the_image(helm: Helm) -> None:
     digest = "sha256:" + "0123456789abcdef" * 4
     docs = kinds(helm.template("--set", f"image.digest={digest}", "--set", "image.repository=registry.example/mao"))
-    images = [c["image"] for kind in ("Deployment", "Job") for d in docs[kind]
-              for c in d["spec"]["template"]["spec"]["containers"]]
+    images = [
+        c["image"]
+        for kind in ("Deployment", "Job")
+        for d in docs[kind]
+        for c in d["spec"]["template"]["spec"]["containers"]
+    ]
     assert images == [f"registry.example/mao:0.1.0@{digest}"] * 2
 
 
@@ -164,8 +191,12 @@ def test_rendered_lease_rbac(helm: Helm) -> None:
     (role,) = [r for r in kinds(helm.template())["Role"] if r["metadata"]["name"].endswith("-leader-election")]
     assert role["metadata"]["namespace"] == "modelarts-system"
     assert role["rules"] == [
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["modelarts-operator"],
-         "verbs": ["get", "update", "patch"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["modelarts-operator"],
+            "verbs": ["get", "update", "patch"],
+        },
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
     ]
 
@@ -186,8 +217,10 @@ def test_rendered_network_policy(helm: Helm) -> None:
     assert operator["spec"]["podSelector"] == deployment["spec"]["selector"]
     assert operator["spec"]["policyTypes"] == ["Ingress", "Egress"]
     (ingress,) = operator["spec"]["ingress"]
-    assert ingress == {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
-                       "ports": [{"port": 8080, "protocol": "TCP"}]}
+    assert ingress == {
+        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+        "ports": [{"port": 8080, "protocol": "TCP"}],
+    }
     api, dns, modelarts = operator["spec"]["egress"]
     assert api["to"] == [{"ipBlock": {"cidr": "10.96.0.1/32"}}, {"ipBlock": {"cidr": "192.0.2.10/32"}}]
     assert [p["port"] for p in api["ports"]] == [443, 6443]
@@ -210,9 +243,11 @@ def test_rendered_rbac_cluster_wide_vs_namespaced(helm: Helm) -> None:
     cluster = kinds(helm.template())
     # Namespaced rights in cluster-wide mode: leader election and the projects' Secrets in the release namespace,
     # Events about ModelArtsProjects in "default".
-    assert _roles(cluster) == [("default", "modelarts-operator-project-events"),
-                               ("modelarts-system", "modelarts-operator-leader-election"),
-                               ("modelarts-system", "modelarts-operator-project-secrets")]
+    assert _roles(cluster) == [
+        ("default", "modelarts-operator-project-events"),
+        ("modelarts-system", "modelarts-operator-leader-election"),
+        ("modelarts-system", "modelarts-operator-project-secrets"),
+    ]
     (project_secrets,) = [r for r in cluster["Role"] if r["metadata"]["name"].endswith("-project-secrets")]
     assert project_secrets["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
     operator_roles = [r for r in cluster["ClusterRole"] if "-tenant-" not in r["metadata"]["name"]]
@@ -222,28 +257,48 @@ def test_rendered_rbac_cluster_wide_vs_namespaced(helm: Helm) -> None:
     assert any(r["resources"] == ["modelartsprojects/status"] and r["verbs"] == ["patch"] for r in rules)
 
     tenants = kinds(helm.template("--set", "tenancy.tenantSecrets=true"))
-    tenant_rules = [r for role in tenants["ClusterRole"] for r in role["rules"]
-                    if "-tenant-" not in role["metadata"]["name"]]
+    tenant_rules = [
+        r for role in tenants["ClusterRole"] for r in role["rules"] if "-tenant-" not in role["metadata"]["name"]
+    ]
     assert {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]} in tenant_rules
 
-    scoped = kinds(helm.template("--set", "watchNamespaces={team-a,team-b}", "--set", "tenancy.tenantSecrets=true",
-                                 "--set", "tenancy.tenantSecretNames={modelarts-credentials}",
-                                 "--set", "tenancy.projectSecretNamespaces={platform-secrets}",
-                                 "--set", "tenancy.projectSecretNames={modelarts-team-a}"))
-    assert _roles(scoped) == [("default", "modelarts-operator-project-events"),
-                              ("modelarts-system", "modelarts-operator-leader-election"),
-                              ("platform-secrets", "modelarts-operator-project-secrets"),
-                              ("team-a", "modelarts-operator"), ("team-b", "modelarts-operator")]
-    cluster_rules = [r for role in scoped["ClusterRole"] for r in role["rules"]
-                     if "-tenant-" not in role["metadata"]["name"]]
+    scoped = kinds(
+        helm.template(
+            "--set",
+            "watchNamespaces={team-a,team-b}",
+            "--set",
+            "tenancy.tenantSecrets=true",
+            "--set",
+            "tenancy.tenantSecretNames={modelarts-credentials}",
+            "--set",
+            "tenancy.projectSecretNamespaces={platform-secrets}",
+            "--set",
+            "tenancy.projectSecretNames={modelarts-team-a}",
+        )
+    )
+    assert _roles(scoped) == [
+        ("default", "modelarts-operator-project-events"),
+        ("modelarts-system", "modelarts-operator-leader-election"),
+        ("platform-secrets", "modelarts-operator-project-secrets"),
+        ("team-a", "modelarts-operator"),
+        ("team-b", "modelarts-operator"),
+    ]
+    cluster_rules = [
+        r for role in scoped["ClusterRole"] for r in role["rules"] if "-tenant-" not in role["metadata"]["name"]
+    ]
     assert not any("secrets" in r["resources"] or "modelartspools" in r["resources"] for r in cluster_rules)
     (platform,) = [r for r in scoped["Role"] if r["metadata"]["namespace"] == "platform-secrets"]
-    assert platform["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
-                                  "resourceNames": ["modelarts-team-a"]}]
+    assert platform["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["modelarts-team-a"]}
+    ]
     (team_a,) = [r for r in scoped["Role"] if r["metadata"]["namespace"] == "team-a"]
     (secret_rule,) = [r for r in team_a["rules"] if "secrets" in r["resources"]]
-    assert secret_rule == {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
-                           "resourceNames": ["modelarts-credentials"]}
+    assert secret_rule == {
+        "apiGroups": [""],
+        "resources": ["secrets"],
+        "verbs": ["get"],
+        "resourceNames": ["modelarts-credentials"],
+    }
     (deployment,) = scoped["Deployment"]
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["MODELARTS_NAMESPACES"] == "team-a,team-b" and env["MODELARTS_TENANT_SECRETS"] == "true"
@@ -272,8 +327,13 @@ def test_uninstall_guard_job_runs_the_tested_script(helm: Helm) -> None:
 
 def test_plain_manifests_are_up_to_date(helm: Helm, tmp_path: Path) -> None:
     env = dict(helm.env, HELM=str(helm.binary))
-    subprocess.run(["bash", str(REPO_ROOT / "deploy" / "render-manifests.sh"), str(tmp_path)], env=env, check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        ["bash", str(REPO_ROOT / "deploy" / "render-manifests.sh"), str(tmp_path)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     committed = REPO_ROOT / "deploy" / "manifests"
     fresh = {p.name: p.read_text() for p in tmp_path.iterdir()}
     assert fresh == {p.name: p.read_text() for p in committed.iterdir()}, "stale deploy/manifests: `make manifests`"
@@ -295,8 +355,13 @@ def test_rendered_chart_passes_server_side_dry_run(
 ) -> None:
     namespace = make_namespace("dryrun")
     # Pod Security Admission warns about workloads whose pods would break the "restricted" profile.
-    kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/warn=restricted",
-            "pod-security.kubernetes.io/enforce=restricted")
+    kubectl(
+        "label",
+        "namespace",
+        namespace,
+        "pod-security.kubernetes.io/warn=restricted",
+        "pod-security.kubernetes.io/enforce=restricted",
+    )
     rendered = helm("template", "dry", str(CHART), "--namespace", namespace, *values).stdout
     result = kubectl("apply", "--dry-run=server", "-f", "-", stdin=rendered)
     assert "PodSecurity" not in result.stderr, result.stderr
@@ -311,8 +376,9 @@ def test_rendered_chart_passes_server_side_dry_run(
 def test_kustomize_base_passes_server_side_dry_run(kubectl: Kubectl, crd: str) -> None:
     # A dry run creates nothing, so the base's own Namespace would not exist for the objects in it.
     kubectl("create", "namespace", "modelarts-system", check=False)
-    result = kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server",
-                     "-k", str(REPO_ROOT / "deploy" / "manifests"))
+    result = kubectl(
+        "apply", "--server-side", "--force-conflicts", "--dry-run=server", "-k", str(REPO_ROOT / "deploy" / "manifests")
+    )
     assert "deployment.apps/modelarts-operator" in result.stdout
 
 
@@ -364,8 +430,9 @@ def test_deletion_protection_refuses_then_allows(
     assert bulk.returncode != 0 and "deletionProtection" in bulk.stderr
     assert kubectl.json("get", "mapool", "keep-me", "-n", namespace)["metadata"].get("deletionTimestamp") is None
 
-    kubectl("patch", "mapool", "keep-me", "-n", namespace, "--type", "merge",
-            "-p", '{"spec":{"deletionProtection":false}}')
+    kubectl(
+        "patch", "mapool", "keep-me", "-n", namespace, "--type", "merge", "-p", '{"spec":{"deletionProtection":false}}'
+    )
     kubectl("delete", "mapool", "keep-me", "-n", namespace, "--timeout=30s")
     gone = kubectl("get", "mapool", "keep-me", "-n", namespace, check=False)
     assert gone.returncode != 0 and "NotFound" in gone.stderr
@@ -442,13 +509,22 @@ def test_service_account_may_hold_only_its_own_lease(kubectl: Kubectl, release: 
     assert not can_i(kubectl, release, "create", LEASE, "-n", "default")
 
 
-def test_service_account_rbac_namespaced(
-    helm: Helm, kubectl: Kubectl, crd: str, make_namespace: Namespaces
-) -> None:
+def test_service_account_rbac_namespaced(helm: Helm, kubectl: Kubectl, crd: str, make_namespace: Namespaces) -> None:
     watched, other = make_namespace("watched"), make_namespace("other")
-    scoped = install(helm, kubectl, "--set", f"watchNamespaces={{{watched}}}", "--set", "tenancy.tenantSecrets=true",
-                     "--set", "tenancy.tenantSecretNames={modelarts-credentials}",
-                     "--set", "deletionProtection.enabled=false", "--set", "uninstallGuard.enabled=false")
+    scoped = install(
+        helm,
+        kubectl,
+        "--set",
+        f"watchNamespaces={{{watched}}}",
+        "--set",
+        "tenancy.tenantSecrets=true",
+        "--set",
+        "tenancy.tenantSecretNames={modelarts-credentials}",
+        "--set",
+        "deletionProtection.enabled=false",
+        "--set",
+        "uninstallGuard.enabled=false",
+    )
     try:
         wait_until_authorized(kubectl, scoped, "-n", watched)
         assert can_i(kubectl, scoped, "get", "secrets/modelarts-credentials", "-n", watched)
@@ -476,8 +552,17 @@ def test_uninstall_guard_refuses_while_pools_hold_the_finalizer(
     assert f"{namespace}/held" in refused.stdout and "deletionPolicy" in refused.stdout
     assert f"{namespace}/held" in run_guard(sa).stdout, "cluster-wide mode lists every namespace"
 
-    kubectl("patch", "mapool", "held", "-n", namespace, "--type", "json",
-            "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]')
+    kubectl(
+        "patch",
+        "mapool",
+        "held",
+        "-n",
+        namespace,
+        "--type",
+        "json",
+        "-p",
+        '[{"op": "remove", "path": "/metadata/finalizers"}]',
+    )
     assert run_guard(sa, namespace).returncode == 0
     kubectl("delete", "mapool", "held", "-n", namespace, "--timeout=30s")
 
@@ -503,8 +588,17 @@ def test_helm_uninstall_is_refused_by_the_guard_until_the_pools_are_gone(
         kubectl("get", deployment, "-n", guarded.namespace)  # nothing was deleted
         kubectl("get", "serviceaccount", guarded.service_account, "-n", guarded.namespace)
 
-        kubectl("patch", "mapool", "held", "-n", namespace, "--type", "json",
-                "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]')
+        kubectl(
+            "patch",
+            "mapool",
+            "held",
+            "-n",
+            namespace,
+            "--type",
+            "json",
+            "-p",
+            '[{"op": "remove", "path": "/metadata/finalizers"}]',
+        )
         kubectl("delete", "mapool", "held", "-n", namespace, "--timeout=30s")
         allowed = helm.start("uninstall", guarded.name, "--namespace", guarded.namespace, "--timeout", "60s")
         act_as_kubelet_for_guard(kubectl, sa, guarded, first)
@@ -517,6 +611,7 @@ def test_helm_uninstall_is_refused_by_the_guard_until_the_pools_are_gone(
 
 
 # -- the operator, with the chart's ServiceAccount ------------------------------------------------------------
+
 
 @pytest.mark.parametrize("mode", ["namespaced", "cluster-wide"])
 def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
@@ -544,14 +639,23 @@ def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
         wait_until_authorized(kubectl, scoped, "-n", watched)
         sa = service_account_kubectl(kubectl, scoped, tmp_path / "sa.kubeconfig")
         base_env = {k: v for k, v in sa.env.items() if not k.startswith(("MODELARTS_", "KUBERNETES_SERVICE"))}
-        operator = OperatorProcess.configure(tmp_path, sa.kubeconfig, emulator, base_env=base_env, command=None,
-                                             **settings)
+        operator = OperatorProcess.configure(
+            tmp_path, sa.kubeconfig, emulator, base_env=base_env, command=None, **settings
+        )
         operator.start()
 
-        kubectl.credentials_secret(scoped.namespace, "modelarts-credentials", emulator.access_key,
-                                   emulator.secret_key, marked=False)
-        kubectl.apply(project(f"chart-{watched}", serves=watched, secret_namespace=scoped.namespace,
-                              endpoint=emulator.url, project_id=emulator.project_id))
+        kubectl.credentials_secret(
+            scoped.namespace, "modelarts-credentials", emulator.access_key, emulator.secret_key, marked=False
+        )
+        kubectl.apply(
+            project(
+                f"chart-{watched}",
+                serves=watched,
+                secret_namespace=scoped.namespace,
+                endpoint=emulator.url,
+                project_id=emulator.project_id,
+            )
+        )
         for name in ("chart-e2e", "chart-e2e-stalled"):
             kubectl.apply(pool(name, watched))
         running = operator
@@ -571,19 +675,21 @@ def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
             conditions = {c["type"]: c for c in (obj.get("status") or {}).get("conditions", [])}
             return obj if conditions.get("Ready", {}).get("status") == "True" else None
 
-        obj = wait_for(lambda: ready("chart-e2e"), timeout=90,
-                       what="Ready=True (the operator log is in the captured stdout)")
+        obj = wait_for(
+            lambda: ready("chart-e2e"), timeout=90, what="Ready=True (the operator log is in the captured stdout)"
+        )
         assert FINALIZER in obj["metadata"]["finalizers"]
         assert argocd_health(obj).status == "Healthy", argocd_health(obj)
         assert obj["status"]["poolName"]
         stalled = wait_for(lambda: ready("chart-e2e-stalled"), timeout=90, what="the second pool Ready=True")
         stalled_pool = stalled["status"]["poolName"]
-        set_deletion_mode(emulator.url, stalled_pool, "stall")
+        emulator.control.set_deletion(stalled_pool, "stall")
 
         def events() -> list[dict[str, Any]]:
             # kopf posts Events from a background queue, so they may trail the status write a little.
-            items: list[dict[str, Any]] = kubectl.json("get", "events", "-n", watched, "--field-selector",
-                                                       "involvedObject.name=chart-e2e")["items"]
+            items: list[dict[str, Any]] = kubectl.json(
+                "get", "events", "-n", watched, "--field-selector", "involvedObject.name=chart-e2e"
+            )["items"]
             return items
 
         wait_for(events, timeout=30, what="an Event from the operator (core/v1 events: create)")
@@ -601,13 +707,15 @@ def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
             verdicts[name].append(argocd_health(json.loads(result.stdout)))
             return verdicts[name][-1]
 
-        wait_for(lambda: judged("chart-e2e") is None, timeout=90,
-                 what="the object to be released after its pool is gone")
+        wait_for(
+            lambda: judged("chart-e2e") is None, timeout=90, what="the object to be released after its pool is gone"
+        )
         assert verdicts["chart-e2e"], "the deleted object was never seen"
         assert {v.status for v in verdicts["chart-e2e"]} == {"Progressing"}, verdicts["chart-e2e"]
         # Argo CD 3.6 shows the script's deletionMessage, not its default "Pending deletion; blocked by finalizers".
         assert all(v.message.startswith(("Deleting pool", "Deletion requested")) for v in verdicts["chart-e2e"]), (
-            verdicts["chart-e2e"])
+            verdicts["chart-e2e"]
+        )
 
         def stalled_verdict() -> Verdict | None:
             verdict = judged("chart-e2e-stalled")
@@ -619,9 +727,12 @@ def test_operator_with_the_charts_service_account_creates_and_deletes_a_pool(
         assert "has not progressed" in degraded.message and "deletionPolicy to Retain" in degraded.message, degraded
         before = verdicts["chart-e2e-stalled"][:-1]
         assert {v.status for v in before} <= {"Progressing"}, before
-        set_deletion_mode(emulator.url, stalled_pool, "normal")
-        wait_for(lambda: judged("chart-e2e-stalled") is None, timeout=90,
-                 what="the stalled pool's object to be released once ModelArts resumes the deletion")
+        emulator.control.set_deletion(stalled_pool, "normal")
+        wait_for(
+            lambda: judged("chart-e2e-stalled") is None,
+            timeout=90,
+            what="the stalled pool's object to be released once ModelArts resumes the deletion",
+        )
         assert emulator.control.pools() == [], "the cloud pool must be gone too"
         healthy_and_permitted()
     finally:

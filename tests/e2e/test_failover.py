@@ -114,8 +114,7 @@ class Cluster:
     workdir: Path
     replicas: dict[str, Replica] = field(default_factory=dict)
 
-    def replica(self, name: str, *, server: str | None = None, restart: bool = False,
-                election: bool = True) -> Replica:
+    def replica(self, name: str, *, server: str | None = None, restart: bool = False, election: bool = True) -> Replica:
         """Start ``name`` (``operator-a``/``operator-b``) with leader election on (unless ``election`` is off);
         ``server`` overrides the API server URL in its kubeconfig (a proxy in front of it)."""
         kubeconfig = self.controlplane.user_kubeconfig(name)
@@ -201,21 +200,32 @@ class Cluster:
     def lease_renewals(self, replica: Replica) -> list[float]:
         """When the API server received each successful Lease write of ``replica`` (wall clock): no other
         replica can have seen that version of the Lease earlier, so its lease runs from no earlier than this."""
-        return [wall(str(e["requestReceivedTimestamp"])) for e in self.writes(replica, leases=True)
-                if (e.get("responseStatus") or {}).get("code") in (200, 201)]
+        return [
+            wall(str(e["requestReceivedTimestamp"]))
+            for e in self.writes(replica, leases=True)
+            if (e.get("responseStatus") or {}).get("code") in (200, 201)
+        ]
 
 
 def pool_manifest(name: str, namespace: str, count: int) -> dict[str, Any]:
     """A pool on the operator's own credentials (no Secret): each replica calls with its own access key."""
-    return {"apiVersion": "modelarts.operator.dev/v1alpha1", "kind": "ModelArtsPool",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": FLAVOR, "count": count}]}}
+    return {
+        "apiVersion": "modelarts.operator.dev/v1alpha1",
+        "kind": "ModelArtsPool",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": FLAVOR, "count": count}]},
+    }
 
 
 def posts(calls: list[dict[str, Any]], name: str) -> int:
     """Successful creations of the pool displayed as ``name``."""
-    return sum(1 for r in calls if r["operation"] == "create" and r["status"] == 200
-               and ((r.get("body") or {}).get("metadata") or {}).get("labels", {}).get(DISPLAY_LABEL) == name)
+    return sum(
+        1
+        for r in calls
+        if r["operation"] == "create"
+        and r["status"] == 200
+        and ((r.get("body") or {}).get("metadata") or {}).get("labels", {}).get(DISPLAY_LABEL) == name
+    )
 
 
 def deletes(calls: list[dict[str, Any]], pool: str) -> int:
@@ -245,8 +255,11 @@ class LeaseWatch:
 
     def first(self, predicate: Callable[[str], bool], after: float, timeout: float, what: str) -> float:
         """When a version whose holder satisfies ``predicate`` was first seen after ``after``."""
-        return wait_for(lambda: next((at for at, holder, _ in list(self.seen) if at >= after and predicate(holder)),
-                                     None), timeout=timeout, what=what)
+        return wait_for(
+            lambda: next((at for at, holder, _ in list(self.seen) if at >= after and predicate(holder)), None),
+            timeout=timeout,
+            what=what,
+        )
 
     def holders(self) -> list[str]:
         """The sequence of holders, repeats folded."""
@@ -262,8 +275,7 @@ class LeaseWatch:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, controlplane: DevCluster, kubectl: Kubectl, namespace: str,
-            crd: None) -> Iterator[Cluster]:
+def cluster(tmp_path: Path, controlplane: DevCluster, kubectl: Kubectl, namespace: str, crd: None) -> Iterator[Cluster]:
     extra: list[str] = []
     for access_key, secret_key in KEYS.values():
         extra += ["--access-key", access_key, "--secret-key", secret_key]
@@ -283,8 +295,11 @@ def assert_standby_idle(cluster: Cluster, standby: Replica, leader: Replica, unt
     """The standby called no ModelArts API and wrote nothing (not even the Lease) before ``until``; the leader
     did both — so these logs would show the standby's calls and writes if there were any."""
     assert [r for r in cluster.calls(standby) if wall(r["time"]) < until] == []
-    assert [e for e in cluster.writes(standby) + cluster.writes(standby, leases=True)
-            if wall(str(e["requestReceivedTimestamp"])) < until] == []
+    assert [
+        e
+        for e in cluster.writes(standby) + cluster.writes(standby, leases=True)
+        if wall(str(e["requestReceivedTimestamp"])) < until
+    ] == []
     assert cluster.calls(leader) and cluster.writes(leader), "the leader's calls and writes must be visible"
     assert "modelarts_requests_total{" not in standby.operator.metrics(), "the standby's own count of calls"
 
@@ -307,8 +322,11 @@ def test_standby_touches_nothing_while_the_leader_works(cluster: Cluster) -> Non
     cluster.apply("busy-pool")
     cluster.wait_running("busy-pool")
     cluster.apply("busy-pool", count=2)
-    wait_for(lambda: ((cluster.get("busy-pool") or {}).get("status") or {}).get("nodes", {}).get("available") == 2,
-             timeout=60, what="busy-pool scaled to 2")
+    wait_for(
+        lambda: ((cluster.get("busy-pool") or {}).get("status") or {}).get("nodes", {}).get("available") == 2,
+        timeout=60,
+        what="busy-pool scaled to 2",
+    )
     cluster.delete("busy-pool")
     cluster.wait_gone("busy-pool")
     assert cluster.emulator.control.pools_named("busy-pool") == []
@@ -330,11 +348,16 @@ def test_sigkill_of_the_leader_mid_deletion(cluster: Cluster) -> None:
         assert_standby_idle(cluster, standby, leader, until=killed)
 
         took_over = watch.first(lambda h: h == "operator-b", killed, timeout=60, what="operator-b holding the Lease")
-        first_call = wait_for(lambda: min((wall(r["time"]) for r in cluster.calls(standby)), default=None),
-                              timeout=30, what="operator-b's first ModelArts call")
-        first_write = wait_for(lambda: min((wall(str(e["requestReceivedTimestamp"]))
-                                            for e in cluster.writes(standby)), default=None),
-                               timeout=30, what="operator-b's first object write")
+        first_call = wait_for(
+            lambda: min((wall(r["time"]) for r in cluster.calls(standby)), default=None),
+            timeout=30,
+            what="operator-b's first ModelArts call",
+        )
+        first_write = wait_for(
+            lambda: min((wall(str(e["requestReceivedTimestamp"])) for e in cluster.writes(standby)), default=None),
+            timeout=30,
+            what="operator-b's first object write",
+        )
         cluster.emulator.control.set_deletion(doomed, "normal")
         cluster.wait_gone("doomed-pool")
         newborn = cluster.wait_running("newborn-pool")
@@ -348,15 +371,20 @@ def test_sigkill_of_the_leader_mid_deletion(cluster: Cluster) -> None:
     calls = cluster.calls()
     assert all(wall(r["time"]) < killed for r in cluster.calls(leader)), "a SIGKILLed process cannot call"
     assert {name: posts(calls, name) for name in ("doomed-pool", "kept-pool", "newborn-pool")} == {
-        "doomed-pool": 1, "kept-pool": 1, "newborn-pool": 1}, "exactly one POST per pool"
+        "doomed-pool": 1,
+        "kept-pool": 1,
+        "newborn-pool": 1,
+    }, "exactly one POST per pool"
     assert deletes(cluster.calls(leader), doomed) == 1 and deletes(calls, doomed) <= 2, "at most one extra DELETE"
     assert deletes(calls, kept) == 1 and deletes(calls, newborn) == 1
     assert cluster.emulator.control.pools() == [], "no pool left behind"
     assert watch.holders()[:2] == ["operator-a", "operator-b"]
     renewed = max(t for t in cluster.lease_renewals(leader) if t <= killed)
-    print(f"\nSIGKILL (last renewal {killed - renewed:.1f}s before) -> Lease held by the standby: "
-          f"{took_over - killed:.1f}s; -> its first ModelArts call: {first_call - killed:.1f}s; -> its first object "
-          f"write: {first_write - killed:.1f}s (lease {TIMING.lease_duration:g}s, retry {TIMING.retry_period:g}s)")
+    print(
+        f"\nSIGKILL (last renewal {killed - renewed:.1f}s before) -> Lease held by the standby: "
+        f"{took_over - killed:.1f}s; -> its first ModelArts call: {first_call - killed:.1f}s; -> its first object "
+        f"write: {first_write - killed:.1f}s (lease {TIMING.lease_duration:g}s, retry {TIMING.retry_period:g}s)"
+    )
     assert took_over >= renewed + TIMING.lease_duration, "the standby waited for the lease to expire"
 
 
@@ -370,15 +398,20 @@ def test_sigterm_hands_the_lease_over_at_once(cluster: Cluster) -> None:
         exited = wait_for(lambda: leader.exits[0] if leader.exits else None, timeout=30, what="operator-a to exit")
         released = watch.first(lambda h: h == "", terminated, timeout=30, what="the Lease released")
         took_over = watch.first(lambda h: h == "operator-b", terminated, timeout=30, what="operator-b leading")
-        first_call = wait_for(lambda: min((wall(r["time"]) for r in cluster.calls(standby)), default=None),
-                              timeout=30, what="operator-b's first ModelArts call")
+        first_call = wait_for(
+            lambda: min((wall(r["time"]) for r in cluster.calls(standby)), default=None),
+            timeout=30,
+            what="operator-b's first ModelArts call",
+        )
         cluster.emulator.control.set_deletion(pool, "normal")
         cluster.wait_gone("handed-pool")
     finally:
         watch.close()
-    print(f"\nSIGTERM -> operator-a exited: {exited[0] - terminated:.1f}s; -> Lease released: "
-          f"{released - terminated:.1f}s; -> held by the standby: {took_over - terminated:.1f}s; "
-          f"-> its first ModelArts call: {first_call - terminated:.1f}s")
+    print(
+        f"\nSIGTERM -> operator-a exited: {exited[0] - terminated:.1f}s; -> Lease released: "
+        f"{released - terminated:.1f}s; -> held by the standby: {took_over - terminated:.1f}s; "
+        f"-> its first ModelArts call: {first_call - terminated:.1f}s"
+    )
     assert exited[1] == 0, "a clean shutdown"
     assert watch.holders()[:3] == ["operator-a", "", "operator-b"], watch.holders()
     assert took_over - terminated < TIMING.lease_duration, "handed over, not waited out"
@@ -404,21 +437,25 @@ def test_a_partitioned_leader_stops_before_its_lease_expires(cluster: Cluster) -
             pool = stall_deletion(cluster, "partitioned-pool", leader)  # the leader keeps polling ModelArts
             cut = time.time()
             proxy.cut()
-            exited = wait_for(lambda: leader.exits[0] if leader.exits else None, timeout=60,
-                              what="operator-a to exit")
+            exited = wait_for(lambda: leader.exits[0] if leader.exits else None, timeout=60, what="operator-a to exit")
             took_over = watch.first(lambda h: h == "operator-b", cut, timeout=60, what="operator-b leading")
-            first_call = wait_for(lambda: min((wall(r["time"]) for r in cluster.calls(standby)), default=None),
-                                  timeout=30, what="operator-b's first ModelArts call")
+            first_call = wait_for(
+                lambda: min((wall(r["time"]) for r in cluster.calls(standby)), default=None),
+                timeout=30,
+                what="operator-b's first ModelArts call",
+            )
             cluster.emulator.control.set_deletion(pool, "normal")
             cluster.wait_gone("partitioned-pool")
         finally:
             watch.close()
     renewed = max(t for t in cluster.lease_renewals(leader) if t <= cut)
     last_call = max(wall(r["time"]) for r in cluster.calls(leader))
-    print(f"\npartition: operator-a last renewed {cut - renewed:.1f}s before the cut, exited "
-          f"{exited[0] - renewed:.1f}s after that renewal (renew deadline {TIMING.renew_deadline:g}s), last "
-          f"called ModelArts {last_call - renewed:.1f}s after it; operator-b led {took_over - renewed:.1f}s "
-          f"after it (lease {TIMING.lease_duration:g}s) and called {first_call - renewed:.1f}s after it")
+    print(
+        f"\npartition: operator-a last renewed {cut - renewed:.1f}s before the cut, exited "
+        f"{exited[0] - renewed:.1f}s after that renewal (renew deadline {TIMING.renew_deadline:g}s), last "
+        f"called ModelArts {last_call - renewed:.1f}s after it; operator-b led {took_over - renewed:.1f}s "
+        f"after it (lease {TIMING.lease_duration:g}s) and called {first_call - renewed:.1f}s after it"
+    )
     assert exited[1] == EXIT_LEADERSHIP_LOST
     assert exited[0] - renewed <= TIMING.renew_deadline + TIMING.retry_period, "stopped within the renew deadline"
     assert exited[0] < renewed + TIMING.lease_duration, "stopped before the lease could expire"
@@ -448,10 +485,17 @@ def test_apiserver_down_for_30s_mid_deletion(cluster: Cluster) -> None:
         exited = wait_for(lambda: leader.exits[0] if leader.exits else None, timeout=60, what="operator-a to exit")
         # The pool finishes draining in the cloud while nobody can see Kubernetes.
         cluster.emulator.control.set_deletion(pool, "normal")
-        wait_for(lambda: cluster.emulator.control.pools_named("outage-pool") == [], timeout=30,
-                 what="the pool gone in the cloud")
-        wait_for(lambda: time.time() - stopped >= OUTAGE_SECONDS, timeout=OUTAGE_SECONDS + 5,
-                 what="the end of the outage", interval=0.5)
+        wait_for(
+            lambda: cluster.emulator.control.pools_named("outage-pool") == [],
+            timeout=30,
+            what="the pool gone in the cloud",
+        )
+        wait_for(
+            lambda: time.time() - stopped >= OUTAGE_SECONDS,
+            timeout=OUTAGE_SECONDS + 5,
+            what="the end of the outage",
+            interval=0.5,
+        )
     finally:
         cluster.controlplane.start_apiserver()
     restarted = time.time()
@@ -466,10 +510,12 @@ def test_apiserver_down_for_30s_mid_deletion(cluster: Cluster) -> None:
 
     renewed = max(t for t in cluster.lease_renewals(leader) if t <= stopped)
     last_call = max(wall(r["time"]) for r in cluster.calls(leader) if wall(r["time"]) < restarted)
-    print(f"\nAPI server down {restarted - stopped:.0f}s: operator-a exited {exited[0] - renewed:.1f}s after its "
-          f"last renewal (renew deadline {TIMING.renew_deadline:g}s), last called ModelArts "
-          f"{last_call - renewed:.1f}s after it; the object was released {recovered - restarted:.1f}s after the "
-          f"API server came back; now led by {cluster.holder()}")
+    print(
+        f"\nAPI server down {restarted - stopped:.0f}s: operator-a exited {exited[0] - renewed:.1f}s after its "
+        f"last renewal (renew deadline {TIMING.renew_deadline:g}s), last called ModelArts "
+        f"{last_call - renewed:.1f}s after it; the object was released {recovered - restarted:.1f}s after the "
+        f"API server came back; now led by {cluster.holder()}"
+    )
     assert exited[1] == EXIT_LEADERSHIP_LOST
     assert exited[0] - renewed <= TIMING.renew_deadline + TIMING.retry_period, "stopped within the renew deadline"
     assert last_call <= exited[0], "no ModelArts call after it stopped"
@@ -478,7 +524,10 @@ def test_apiserver_down_for_30s_mid_deletion(cluster: Cluster) -> None:
     assert leader.error is None and standby.error is None
     calls = cluster.calls()
     assert {n: posts(calls, n) for n in ("outage-pool", "steady-pool", "after-pool")} == {
-        "outage-pool": 1, "steady-pool": 1, "after-pool": 1}
+        "outage-pool": 1,
+        "steady-pool": 1,
+        "after-pool": 1,
+    }
     assert deletes(calls, pool) <= 2
     assert cluster.emulator.control.pools() == [], "no pool leaked"
 
@@ -493,10 +542,17 @@ def test_a_single_operator_without_election_rides_out_the_outage(cluster: Cluste
     cluster.controlplane.stop_apiserver()
     try:
         cluster.emulator.control.set_deletion(pool, "normal")
-        wait_for(lambda: cluster.emulator.control.pools_named("lonely-pool") == [], timeout=30,
-                 what="the pool gone in the cloud")
-        wait_for(lambda: time.time() - stopped >= OUTAGE_SECONDS, timeout=OUTAGE_SECONDS + 5,
-                 what="the end of the outage", interval=0.5)
+        wait_for(
+            lambda: cluster.emulator.control.pools_named("lonely-pool") == [],
+            timeout=30,
+            what="the pool gone in the cloud",
+        )
+        wait_for(
+            lambda: time.time() - stopped >= OUTAGE_SECONDS,
+            timeout=OUTAGE_SECONDS + 5,
+            what="the end of the outage",
+            interval=0.5,
+        )
     finally:
         cluster.controlplane.start_apiserver()
     restarted = time.time()
@@ -508,9 +564,11 @@ def test_a_single_operator_without_election_rides_out_the_outage(cluster: Cluste
     noticed = min(wall(r["time"]) for r in cluster.calls(alone) if posts([r], "later-pool"))
     cluster.delete("later-pool")
     cluster.wait_gone("later-pool")
-    print(f"\nAPI server down {restarted - stopped:.0f}s, single replica: the object was released "
-          f"{recovered - restarted:.1f}s after the API server came back; a new object created "
-          f"{applied - restarted:.1f}s after it was posted to ModelArts {noticed - applied:.1f}s later")
+    print(
+        f"\nAPI server down {restarted - stopped:.0f}s, single replica: the object was released "
+        f"{recovered - restarted:.1f}s after the API server came back; a new object created "
+        f"{applied - restarted:.1f}s after it was posted to ModelArts {noticed - applied:.1f}s later"
+    )
     assert alone.exits == [] and alone.running(), "no lease, no reason to exit"
     calls = cluster.calls()
     assert posts(calls, "lonely-pool") == 1 and deletes(calls, pool) <= 2 and posts(calls, "later-pool") == 1

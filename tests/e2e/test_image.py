@@ -64,8 +64,7 @@ print(digest.hexdigest())
 
 def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """podman on the image store `make image` builds into (tools/image/podman.sh)."""
-    result = subprocess.run(["bash", str(PODMAN), *args], capture_output=True, text=True, timeout=timeout,
-                            check=False)
+    result = subprocess.run(["bash", str(PODMAN), *args], capture_output=True, text=True, timeout=timeout, check=False)
     if check and result.returncode != 0:
         raise AssertionError(f"podman {args[0]} exited {result.returncode}: {result.stderr.strip()[-2000:]}")
     return result
@@ -74,8 +73,9 @@ def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.C
 @pytest.fixture(scope="module")
 def image() -> str:
     started = time.monotonic()
-    build = subprocess.run(["bash", str(BUILD), "--engine", "podman"], capture_output=True, text=True, timeout=3600,
-                           check=False)
+    build = subprocess.run(
+        ["bash", str(BUILD), "--engine", "podman"], capture_output=True, text=True, timeout=3600, check=False
+    )
     if build.returncode == NOT_AVAILABLE:
         pytest.skip(build.stderr.strip().splitlines()[-1])
     assert build.returncode == 0, f"make image failed:\n{build.stderr[-5000:]}"
@@ -89,8 +89,9 @@ def image() -> str:
 
 def test_image_holds_this_checkout_and_no_kubernetes_client(image: str) -> None:
     """The image runs exactly the checked-out code (a stale build cache would fail this), as uid 65532."""
-    here = subprocess.run([sys.executable, "-c", SOURCE_DIGEST], capture_output=True, text=True, check=True,
-                          cwd=REPO_ROOT / "tests").stdout.strip()
+    here = subprocess.run(
+        [sys.executable, "-c", SOURCE_DIGEST], capture_output=True, text=True, check=True, cwd=REPO_ROOT / "tests"
+    ).stdout.strip()
     ro = ("--rm", "--network", "none", "--read-only", "--read-only-tmpfs=false")
     inside = podman("run", *ro, "--entrypoint", "python", image, "-c", SOURCE_DIGEST).stdout.strip()
     assert inside == here, "the image was built from other sources than this checkout"
@@ -143,8 +144,14 @@ def projected_files(volume: dict[str, Any], pod: dict[str, Any], namespace: str,
     for source in volume["projected"]["sources"]:
         if "serviceAccountToken" in source:
             token = source["serviceAccountToken"]
-            args = ["create", "token", pod["serviceAccountName"], "-n", namespace,
-                    f"--duration={token.get('expirationSeconds', 3607)}s"]
+            args = [
+                "create",
+                "token",
+                pod["serviceAccountName"],
+                "-n",
+                namespace,
+                f"--duration={token.get('expirationSeconds', 3607)}s",
+            ]
             if token.get("audience"):
                 args.append(f"--audience={token['audience']}")
             files[token["path"]] = kubectl(*args).stdout.strip()
@@ -154,8 +161,14 @@ def projected_files(volume: dict[str, Any], pod: dict[str, Any], namespace: str,
             if found.returncode != 0 and ref["name"] == "kube-root-ca.crt":
                 # The root-ca-cert-publisher controller publishes it in every namespace; this control plane's
                 # controller-manager does not run that controller, so do its job.
-                kubectl("create", "configmap", "kube-root-ca.crt", "-n", namespace,
-                        f"--from-literal=ca.crt={cluster_ca(kubectl)}")
+                kubectl(
+                    "create",
+                    "configmap",
+                    "kube-root-ca.crt",
+                    "-n",
+                    namespace,
+                    f"--from-literal=ca.crt={cluster_ca(kubectl)}",
+                )
                 found = kubectl("get", "configmap", ref["name"], "-n", namespace, "-o", "json")
             data = json.loads(found.stdout)["data"]
             for item in ref["items"]:
@@ -169,8 +182,9 @@ def projected_files(volume: dict[str, Any], pod: dict[str, Any], namespace: str,
     return files
 
 
-def container_mounts(pod: dict[str, Any], container: dict[str, Any], namespace: str, kubectl: Kubectl,
-                     workdir: Path) -> list[str]:
+def container_mounts(
+    pod: dict[str, Any], container: dict[str, Any], namespace: str, kubectl: Kubectl, workdir: Path
+) -> list[str]:
     """podman arguments for the container's volumeMounts, as the kubelet would provide them."""
     volumes = {volume["name"]: volume for volume in pod.get("volumes", [])}
     args: list[str] = []
@@ -218,7 +232,12 @@ def leader_election_implemented() -> bool:
 
 
 def test_operator_from_the_image_creates_and_deletes_a_pool(
-    image: str, helm: Helm, kubectl: Kubectl, crd: str, controlplane: DevCluster, tmp_path: Path,
+    image: str,
+    helm: Helm,
+    kubectl: Kubectl,
+    crd: str,
+    controlplane: DevCluster,
+    tmp_path: Path,
     make_namespace: Namespaces,
 ) -> None:
     watched = make_namespace("image")
@@ -242,8 +261,10 @@ def test_operator_from_the_image_creates_and_deletes_a_pool(
         # No hooks: the uninstall guard Job needs a node; its container is run from the image below instead.
         release = install(helm, kubectl, *values, "--set", "uninstallGuard.enabled=false")
         wait_until_authorized(kubectl, release, "-n", watched)
-        credentials = [f"--from-literal=accessKey={emulator.access_key}",
-                       f"--from-literal=secretKey={emulator.secret_key}"]
+        credentials = [
+            f"--from-literal=accessKey={emulator.access_key}",
+            f"--from-literal=secretKey={emulator.secret_key}",
+        ]
         for namespace in (release.namespace, watched):
             kubectl("create", "secret", "generic", "modelarts-credentials", "-n", namespace, *credentials)
 
@@ -297,8 +318,11 @@ def test_operator_from_the_image_creates_and_deletes_a_pool(
         obj = wait_for(ready, timeout=120, what="Ready=True (the operator's log is printed below)")
         assert FINALIZER in obj["metadata"]["finalizers"] and obj["status"]["poolName"]
         if leader_election_implemented():
-            lease = wait_for(lambda: kubectl.json("get", "lease", "modelarts-operator", "-n", release.namespace),
-                             timeout=30, what="the Lease")
+            lease = wait_for(
+                lambda: kubectl.json("get", "lease", "modelarts-operator", "-n", release.namespace),
+                timeout=30,
+                what="the Lease",
+            )
             assert lease["spec"]["holderIdentity"] == pod_name
 
         # The chart's uninstall guard Job, its pod played the same way from the same image: it refuses while the
@@ -306,10 +330,21 @@ def test_operator_from_the_image_creates_and_deletes_a_pool(
         guard_pod, guard = guard_job(helm, values, release)
         guard_dir = tmp_path / "guard"
         guard_dir.mkdir()
-        guard_args = ["--network", "host", *security_args(guard), "--env", "KUBERNETES_SERVICE_HOST=127.0.0.1",
-                      "--env", f"KUBERNETES_SERVICE_PORT={api_port}",
-                      *container_mounts(guard_pod, guard, release.namespace, kubectl, guard_dir),
-                      "--entrypoint", guard["command"][0], image, *guard["command"][1:], *guard["args"]]
+        guard_args = [
+            "--network",
+            "host",
+            *security_args(guard),
+            "--env",
+            "KUBERNETES_SERVICE_HOST=127.0.0.1",
+            "--env",
+            f"KUBERNETES_SERVICE_PORT={api_port}",
+            *container_mounts(guard_pod, guard, release.namespace, kubectl, guard_dir),
+            "--entrypoint",
+            guard["command"][0],
+            image,
+            *guard["command"][1:],
+            *guard["args"],
+        ]
         refused = podman("run", "--rm", *guard_args, check=False)
         assert refused.returncode == 1 and f"{watched}/image-e2e" in refused.stdout, refused.stdout + refused.stderr
 

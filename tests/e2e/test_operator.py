@@ -26,19 +26,27 @@ STABLE_POLL = "2"
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    process = EmulatorProcess.start(tmp_path_factory.mktemp("emulator"), create_seconds=2, delete_seconds=4,
-                                    scale_seconds=2)
+    process = EmulatorProcess.start(
+        tmp_path_factory.mktemp("emulator"), create_seconds=2, delete_seconds=4, scale_seconds=2
+    )
     yield process
     process.stop()
 
 
 @pytest.fixture(scope="module")
-def operator(tmp_path_factory: pytest.TempPathFactory, controlplane: DevCluster, emulator: EmulatorProcess,
-             crd: None) -> Iterator[OperatorProcess]:
+def operator(
+    tmp_path_factory: pytest.TempPathFactory, controlplane: DevCluster, emulator: EmulatorProcess, crd: None
+) -> Iterator[OperatorProcess]:
     process = OperatorProcess.configure(
-        tmp_path_factory.mktemp("operator"), controlplane.kubeconfig, emulator, base_env=controlplane.env(),
-        transition_poll_seconds=TRANSITION_POLL, stable_poll_seconds=STABLE_POLL, max_backoff_seconds="3",
-        deletion_stall_seconds="3", tenant_secrets="true",
+        tmp_path_factory.mktemp("operator"),
+        controlplane.kubeconfig,
+        emulator,
+        base_env=controlplane.env(),
+        transition_poll_seconds=TRANSITION_POLL,
+        stable_poll_seconds=STABLE_POLL,
+        max_backoff_seconds="3",
+        deletion_stall_seconds="3",
+        tenant_secrets="true",
         # Longer than any wait here: a refused key's lock must never be what a fixed Secret waits for.
         credentials_lockout_seconds="3600",
     )
@@ -59,9 +67,13 @@ def pool_manifest(name: str, namespace: str, *, count: int = 2, **spec: Any) -> 
         "apiVersion": "modelarts.operator.dev/v1alpha1",
         "kind": "ModelArtsPool",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"type": "Logical", "scope": ["Train", "Infer"],
-                 "resources": [{"flavor": FLAVOR, "count": count}],
-                 "credentialsSecretRef": {"name": "modelarts-credentials"}, **spec},
+        "spec": {
+            "type": "Logical",
+            "scope": ["Train", "Infer"],
+            "resources": [{"flavor": FLAVOR, "count": count}],
+            "credentialsSecretRef": {"name": "modelarts-credentials"},
+            **spec,
+        },
     }
     return body
 
@@ -69,10 +81,16 @@ def pool_manifest(name: str, namespace: str, *, count: int = 2, **spec: Any) -> 
 def adoption_manifest(name: str, namespace: str, pool_name: str, policy: str = "Full") -> dict[str, Any]:
     """Only what adoption needs: the pool's name and what the operator may do with it (the team's own
     credentials may adopt with Full). Nothing else is declared, so nothing is changed."""
-    return {"apiVersion": "modelarts.operator.dev/v1alpha1", "kind": "ModelArtsPool",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"poolName": pool_name, "managementPolicy": policy,
-                     "credentialsSecretRef": {"name": "modelarts-credentials"}}}
+    return {
+        "apiVersion": "modelarts.operator.dev/v1alpha1",
+        "kind": "ModelArtsPool",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "poolName": pool_name,
+            "managementPolicy": policy,
+            "credentialsSecretRef": {"name": "modelarts-credentials"},
+        },
+    }
 
 
 def get(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any] | None:
@@ -89,8 +107,9 @@ def condition(status: dict[str, Any], condition_type: str) -> dict[str, Any]:
     return next((c for c in status.get("conditions", []) if c["type"] == condition_type), {})
 
 
-def wait_status(kubectl: Kubectl, namespace: str, name: str, predicate: Any, what: str,
-                timeout: float = 60.0) -> dict[str, Any]:
+def wait_status(
+    kubectl: Kubectl, namespace: str, name: str, predicate: Any, what: str, timeout: float = 60.0
+) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         status = status_of(kubectl, namespace, name)
         return status if predicate(status) else None
@@ -106,8 +125,11 @@ def columns(kubectl: Kubectl, namespace: str, name: str, *extra: str) -> dict[st
 
 
 def running_with(available: int) -> Any:
-    return lambda s: (s.get("phase") == "Running" and s.get("nodes", {}).get("available") == available
-                      and s.get("nodes", {}).get("creating") == 0)
+    return lambda s: (
+        s.get("phase") == "Running"
+        and s.get("nodes", {}).get("available") == available
+        and s.get("nodes", {}).get("creating") == 0
+    )
 
 
 @pytest.mark.usefixtures("operator", "credentials")
@@ -116,10 +138,17 @@ def test_create_scale_delete_with_kubectl(kubectl: Kubectl, namespace: str, emul
     obj = wait_for(lambda: get(kubectl, namespace, "train-pool"), timeout=10, what="object")
     assert "modelarts.operator.dev/pool-deletion" in wait_for(
         lambda: (get(kubectl, namespace, "train-pool") or {}).get("metadata", {}).get("finalizers"),
-        timeout=30, what="finalizer")
-    creating = wait_status(kubectl, namespace, "train-pool",
-                           lambda s: s.get("phase") == "Creating" or s.get("nodes", {}).get("creating"),
-                           "the Creating phase mirrored", timeout=30)
+        timeout=30,
+        what="finalizer",
+    )
+    creating = wait_status(
+        kubectl,
+        namespace,
+        "train-pool",
+        lambda s: s.get("phase") == "Creating" or s.get("nodes", {}).get("creating"),
+        "the Creating phase mirrored",
+        timeout=30,
+    )
     assert creating["poolName"]
     wait_status(kubectl, namespace, "train-pool", running_with(2), "Running with 2 nodes")
     shown = columns(kubectl, namespace, "train-pool")
@@ -127,17 +156,44 @@ def test_create_scale_delete_with_kubectl(kubectl: Kubectl, namespace: str, emul
     wide = columns(kubectl, namespace, "train-pool", "-o", "wide")
     assert wide["POOL"] == creating["poolName"] and wide["TYPE"] == "Logical" and wide["SYNCED"] == "True"
 
-    kubectl("patch", "mapool", "train-pool", "-n", namespace, "--type=merge",
-            "-p", json.dumps({"spec": {"resources": [{"flavor": FLAVOR, "count": 3}]}}))
+    kubectl(
+        "patch",
+        "mapool",
+        "train-pool",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"resources": [{"flavor": FLAVOR, "count": 3}]}}),
+    )
     wait_status(kubectl, namespace, "train-pool", running_with(3), "scaled up to 3")
-    kubectl("patch", "mapool", "train-pool", "-n", namespace, "--type=merge",
-            "-p", json.dumps({"spec": {"resources": [{"flavor": FLAVOR, "count": 1}]}}))
-    wait_status(kubectl, namespace, "train-pool",
-                lambda s: running_with(1)(s) and s["nodes"]["deleting"] == 0, "scaled down to 1")
+    kubectl(
+        "patch",
+        "mapool",
+        "train-pool",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"resources": [{"flavor": FLAVOR, "count": 1}]}}),
+    )
+    wait_status(
+        kubectl,
+        namespace,
+        "train-pool",
+        lambda s: running_with(1)(s) and s["nodes"]["deleting"] == 0,
+        "scaled down to 1",
+    )
 
     kubectl("delete", "mapool", "train-pool", "-n", namespace, "--wait=false")
-    deleting = wait_status(kubectl, namespace, "train-pool", lambda s: s.get("phase") == "Deleting",
-                           "the Deleting phase mirrored", timeout=30)
+    deleting = wait_status(
+        kubectl,
+        namespace,
+        "train-pool",
+        lambda s: s.get("phase") == "Deleting",
+        "the Deleting phase mirrored",
+        timeout=30,
+    )
     assert condition(deleting, "Deleting")["status"] == "True"
     assert get(kubectl, namespace, "train-pool") is not None, "the object stays while the pool exists"
     wait_for(lambda: get(kubectl, namespace, "train-pool") is None, timeout=60, what="object gone")
@@ -146,8 +202,7 @@ def test_create_scale_delete_with_kubectl(kubectl: Kubectl, namespace: str, emul
 
 
 @pytest.mark.usefixtures("operator", "credentials")
-def test_deleting_count_shrinks_while_draining(kubectl: Kubectl, namespace: str,
-                                               emulator: EmulatorProcess) -> None:
+def test_deleting_count_shrinks_while_draining(kubectl: Kubectl, namespace: str, emulator: EmulatorProcess) -> None:
     kubectl.apply(pool_manifest("drain-pool", namespace, count=4))
     wait_status(kubectl, namespace, "drain-pool", running_with(4), "Running with 4 nodes")
     kubectl("delete", "mapool", "drain-pool", "-n", namespace, "--wait=false")
@@ -180,11 +235,15 @@ def test_retain_keeps_the_pool(kubectl: Kubectl, namespace: str, emulator: Emula
 
 
 @pytest.mark.usefixtures("operator", "credentials")
-def test_adopt_existing_pool_then_delete_per_policy(kubectl: Kubectl, namespace: str,
-                                                    emulator: EmulatorProcess) -> None:
-    body = {"apiVersion": "v2", "kind": "Pool",
-            "metadata": {"labels": {"os.modelarts/name": "legacy-pool"}},
-            "spec": {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": FLAVOR, "count": 1}]}}
+def test_adopt_existing_pool_then_delete_per_policy(
+    kubectl: Kubectl, namespace: str, emulator: EmulatorProcess
+) -> None:
+    body = {
+        "apiVersion": "v2",
+        "kind": "Pool",
+        "metadata": {"labels": {"os.modelarts/name": "legacy-pool"}},
+        "spec": {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": FLAVOR, "count": 1}]},
+    }
     created = emulator.control.create_pool(body)
     pool_name = created["metadata"]["name"]
     kubectl.apply(adoption_manifest("adopter", namespace, pool_name))
@@ -192,8 +251,9 @@ def test_adopt_existing_pool_then_delete_per_policy(kubectl: Kubectl, namespace:
     assert adopted["poolName"] == pool_name
     # A second object may not manage the same pool.
     kubectl.apply(adoption_manifest("intruder", namespace, pool_name))
-    refused = wait_status(kubectl, namespace, "intruder",
-                          lambda s: condition(s, "Synced").get("reason") == "AdoptionConflict", "conflict")
+    refused = wait_status(
+        kubectl, namespace, "intruder", lambda s: condition(s, "Synced").get("reason") == "AdoptionConflict", "conflict"
+    )
     assert "adopter" in condition(refused, "Synced")["message"]
     kubectl("delete", "mapool", "intruder", "-n", namespace, "--timeout=60s")
     assert len(emulator.control.pools_named("legacy-pool")) == 1, "the refused adopter must not delete the pool"
@@ -202,19 +262,35 @@ def test_adopt_existing_pool_then_delete_per_policy(kubectl: Kubectl, namespace:
 
 
 @pytest.mark.usefixtures("operator", "credentials")
-def test_refused_delete_stalls_until_the_cause_is_fixed(kubectl: Kubectl, namespace: str,
-                                                        emulator: EmulatorProcess) -> None:
+def test_refused_delete_stalls_until_the_cause_is_fixed(
+    kubectl: Kubectl, namespace: str, emulator: EmulatorProcess
+) -> None:
     kubectl.apply(pool_manifest("guarded-pool", namespace, count=1))
     status = wait_status(kubectl, namespace, "guarded-pool", running_with(1), "Running")
-    emulator.control.set_deletion(status["poolName"], "fail", status=403, error_code="ModelArts.0203",
-                                  error_msg="dependent resources still use the pool")
+    emulator.control.set_deletion(
+        status["poolName"],
+        "fail",
+        status=403,
+        error_code="ModelArts.0203",
+        error_msg="dependent resources still use the pool",
+    )
     kubectl("delete", "mapool", "guarded-pool", "-n", namespace, "--wait=false")
-    stalled = wait_status(kubectl, namespace, "guarded-pool",
-                          lambda s: condition(s, "Deleting").get("reason") == "DeletionStalled", "stalled")
+    stalled = wait_status(
+        kubectl,
+        namespace,
+        "guarded-pool",
+        lambda s: condition(s, "Deleting").get("reason") == "DeletionStalled",
+        "stalled",
+    )
     assert "dependent resources still use the pool" in condition(stalled, "Deleting")["message"]
     time.sleep(0)  # the object must still be there after several retries:
-    wait_status(kubectl, namespace, "guarded-pool", lambda s: s.get("deletion", {}).get("failures", 0) >= 2,
-                "retried with backoff")
+    wait_status(
+        kubectl,
+        namespace,
+        "guarded-pool",
+        lambda s: s.get("deletion", {}).get("failures", 0) >= 2,
+        "retried with backoff",
+    )
     assert get(kubectl, namespace, "guarded-pool") is not None
     emulator.control.set_deletion(status["poolName"], "normal")
     wait_for(lambda: get(kubectl, namespace, "guarded-pool") is None, timeout=60, what="object gone")
@@ -235,12 +311,18 @@ def test_stable_pool_gets_no_status_writes(kubectl: Kubectl, namespace: str) -> 
         time.sleep(0.5)
 
 
-def test_operator_killed_mid_create_and_mid_delete(kubectl: Kubectl, namespace: str, credentials: str,
-                                                   emulator: EmulatorProcess, operator: OperatorProcess) -> None:
+def test_operator_killed_mid_create_and_mid_delete(
+    kubectl: Kubectl, namespace: str, credentials: str, emulator: EmulatorProcess, operator: OperatorProcess
+) -> None:
     names = [f"chaos-{i}" for i in range(3)]
     kubectl.apply(*(pool_manifest(n, namespace, count=1) for n in names))
-    wait_for(lambda: all(status_of(kubectl, namespace, n).get("poolName") or emulator.control.pools_named(n)
-                         for n in names[:1]), timeout=30, what="a create under way")
+    wait_for(
+        lambda: all(
+            status_of(kubectl, namespace, n).get("poolName") or emulator.control.pools_named(n) for n in names[:1]
+        ),
+        timeout=30,
+        what="a create under way",
+    )
     operator.kill()
     operator.start()
     for n in names:
@@ -251,6 +333,7 @@ def test_operator_killed_mid_create_and_mid_delete(kubectl: Kubectl, namespace: 
     operator.kill()
     operator.start()
     for n in names:
+
         def gone(name: str = n) -> bool:
             return get(kubectl, namespace, name) is None
 
@@ -286,8 +369,15 @@ def test_example_manifest_is_valid(kubectl: Kubectl, namespace: str, crd: None) 
 def test_storms_of_429_and_5xx_are_ridden_out(kubectl: Kubectl, namespace: str, emulator: EmulatorProcess) -> None:
     faults = [
         {"method": "POST", "path_regex": "/pools$", "status": 500, "times": 2},
-        {"method": "GET", "path_regex": "/pools", "status": 429, "error_code": "APIG.0308",
-         "error_msg": "The throttling threshold has been reached", "retry_after": "1", "times": 6},
+        {
+            "method": "GET",
+            "path_regex": "/pools",
+            "status": 429,
+            "error_code": "APIG.0308",
+            "error_msg": "The throttling threshold has been reached",
+            "retry_after": "1",
+            "times": 6,
+        },
         {"method": "GET", "path_regex": "/pools", "status": 503, "times": 4},
         {"method": "DELETE", "path_regex": "/pools/", "status": 502, "times": 3},
     ]
@@ -310,43 +400,75 @@ def test_storms_of_429_and_5xx_are_ridden_out(kubectl: Kubectl, namespace: str, 
 
 
 @pytest.mark.usefixtures("operator", "credentials")
-def test_pool_removed_out_of_band_is_reported_and_replaced(kubectl: Kubectl, namespace: str,
-                                                          emulator: EmulatorProcess) -> None:
+def test_pool_removed_out_of_band_is_reported_and_replaced(
+    kubectl: Kubectl, namespace: str, emulator: EmulatorProcess
+) -> None:
     kubectl.apply(pool_manifest("vanishing-pool", namespace, count=1))
     first = wait_status(kubectl, namespace, "vanishing-pool", running_with(1), "Running")["poolName"]
     emulator.control.remove_pool(first)
-    wait_for(lambda: "PoolGone" in kubectl("get", "events", "-n", namespace).stdout, timeout=30,
-             what="a PoolGone event")
-    wait_status(kubectl, namespace, "vanishing-pool", lambda s: running_with(1)(s) and s.get("poolName"),
-                "a replacement pool Running")
+    wait_for(
+        lambda: "PoolGone" in kubectl("get", "events", "-n", namespace).stdout, timeout=30, what="a PoolGone event"
+    )
+    wait_status(
+        kubectl,
+        namespace,
+        "vanishing-pool",
+        lambda s: running_with(1)(s) and s.get("poolName"),
+        "a replacement pool Running",
+    )
     assert len(emulator.control.pools_named("vanishing-pool")) == 1
     kubectl("delete", "mapool", "vanishing-pool", "-n", namespace, "--timeout=90s")
     assert emulator.control.pools_named("vanishing-pool") == []
 
 
 @pytest.mark.usefixtures("operator", "credentials")
-def test_retain_is_the_way_out_of_a_stalled_deletion(kubectl: Kubectl, namespace: str,
-                                                     emulator: EmulatorProcess) -> None:
+def test_retain_is_the_way_out_of_a_stalled_deletion(
+    kubectl: Kubectl, namespace: str, emulator: EmulatorProcess
+) -> None:
     kubectl.apply(pool_manifest("stuck-pool", namespace, count=1))
     status = wait_status(kubectl, namespace, "stuck-pool", running_with(1), "Running")
-    emulator.control.set_deletion(status["poolName"], "fail", status=403, error_code="ModelArts.50015002",
-                                  error_msg="prepaid pool: unsubscribe it in the billing center")
+    emulator.control.set_deletion(
+        status["poolName"],
+        "fail",
+        status=403,
+        error_code="ModelArts.50015002",
+        error_msg="prepaid pool: unsubscribe it in the billing center",
+    )
     kubectl("delete", "mapool", "stuck-pool", "-n", namespace, "--wait=false")
-    wait_status(kubectl, namespace, "stuck-pool",
-                lambda s: condition(s, "Deleting").get("reason") == "DeletionStalled", "stalled")
-    kubectl("patch", "mapool", "stuck-pool", "-n", namespace, "--type=merge",
-            "-p", json.dumps({"spec": {"deletionPolicy": "Retain"}}))
+    wait_status(
+        kubectl,
+        namespace,
+        "stuck-pool",
+        lambda s: condition(s, "Deleting").get("reason") == "DeletionStalled",
+        "stalled",
+    )
+    kubectl(
+        "patch",
+        "mapool",
+        "stuck-pool",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"deletionPolicy": "Retain"}}),
+    )
     wait_for(lambda: get(kubectl, namespace, "stuck-pool") is None, timeout=60, what="object released")
     assert len(emulator.control.pools_named("stuck-pool")) == 1, "Retain keeps the pool"
     emulator.control.remove_pool(status["poolName"])
 
 
 @pytest.mark.usefixtures("operator")
-def test_missing_credentials_are_reported_then_picked_up(kubectl: Kubectl, namespace: str,
-                                                         emulator: EmulatorProcess) -> None:
+def test_missing_credentials_are_reported_then_picked_up(
+    kubectl: Kubectl, namespace: str, emulator: EmulatorProcess
+) -> None:
     kubectl.apply(pool_manifest("early-pool", namespace, count=1))
-    refused = wait_status(kubectl, namespace, "early-pool",
-                          lambda s: condition(s, "Synced").get("reason") == "InvalidSpec", "missing Secret reported")
+    refused = wait_status(
+        kubectl,
+        namespace,
+        "early-pool",
+        lambda s: condition(s, "Synced").get("reason") == "InvalidSpec",
+        "missing Secret reported",
+    )
     assert "modelarts-credentials does not exist" in condition(refused, "Synced")["message"]
     assert emulator.control.pools_named("early-pool") == []
     kubectl.credentials_secret(namespace, "modelarts-credentials", emulator.access_key, emulator.secret_key)
@@ -358,16 +480,21 @@ def test_missing_credentials_are_reported_then_picked_up(kubectl: Kubectl, names
 
 
 @pytest.mark.usefixtures("operator")
-def test_a_fixed_secret_is_used_before_the_refused_keys_lockout_ends(kubectl: Kubectl, namespace: str,
-                                                                    emulator: EmulatorProcess) -> None:
+def test_a_fixed_secret_is_used_before_the_refused_keys_lockout_ends(
+    kubectl: Kubectl, namespace: str, emulator: EmulatorProcess
+) -> None:
     """After a 401 the operator holds the refused key back for the lockout window (an hour here), but a Secret
     fixed meanwhile carries other credentials: they are used as soon as the Secret is read again."""
     kubectl.credentials_secret(namespace, "modelarts-credentials", emulator.access_key, "a-rotated-secret-key")
     kubectl.apply(pool_manifest("rotated-pool", namespace, count=1))
-    wait_status(kubectl, namespace, "rotated-pool",
-                lambda s: condition(s, "Synced").get("reason") == "Unauthorized", "the wrong key refused")
+    wait_status(
+        kubectl,
+        namespace,
+        "rotated-pool",
+        lambda s: condition(s, "Synced").get("reason") == "Unauthorized",
+        "the wrong key refused",
+    )
     kubectl.credentials_secret(namespace, "modelarts-credentials", emulator.access_key, emulator.secret_key)
     # Within the Secret cache period plus one retry (30 s each), far from the hour of the lock.
     wait_status(kubectl, namespace, "rotated-pool", running_with(1), "Running with the fixed Secret", timeout=150)
     kubectl("delete", "mapool", "rotated-pool", "-n", namespace, "--timeout=90s")
-

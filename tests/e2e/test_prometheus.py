@@ -67,8 +67,9 @@ def test_promtool_unit_tests_every_alert(tools: PrometheusTools) -> None:
     ("(modelarts_credentials_refused) > 0", "(modelarts_credentials_refused) >= 0"),  # it would always warn
     ("max by (namespace, job) (modelarts_leader) == 0", "min by (namespace, job) (modelarts_leader) == 0"),
 ])  # fmt: skip
-def test_the_alert_unit_tests_catch_a_wrong_rule(tools: PrometheusTools, tmp_path: Path, change: str,
-                                                 into: str) -> None:
+def test_the_alert_unit_tests_catch_a_wrong_rule(
+    tools: PrometheusTools, tmp_path: Path, change: str, into: str
+) -> None:
     text = RULES.read_text()
     assert change in text
     (tmp_path / "rules.yaml").write_text(text.replace(change, into, 1))
@@ -87,13 +88,23 @@ def helm_template(controlplane_binaries: Binaries, tmp_path_factory: pytest.Temp
     if controlplane_binaries.helm is None:
         pytest.fail("helm is not built: run `make controlplane`", pytrace=False)
     helm, home = controlplane_binaries.helm, tmp_path_factory.mktemp("helm-home")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "HELM_CONFIG_HOME": str(home / "config"),
-           "HELM_CACHE_HOME": str(home / "cache"), "HELM_DATA_HOME": str(home / "data")}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_DATA_HOME": str(home / "data"),
+    }
 
     def template(*args: str) -> list[dict[str, Any]]:
-        result = subprocess.run([str(helm), "template", "modelarts-operator", str(CHART), "--namespace",
-                                 OPERATOR_NAMESPACE, *args], capture_output=True, text=True, env=env, timeout=120,
-                                check=False)
+        result = subprocess.run(
+            [str(helm), "template", "modelarts-operator", str(CHART), "--namespace", OPERATOR_NAMESPACE, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr
         return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -107,9 +118,16 @@ def test_chart_renders_neither_rule_nor_dashboard_by_default(helm_template: Any)
 
 def test_chart_prometheusrule_is_the_rules_file(helm_template: Any, tools: PrometheusTools, tmp_path: Path) -> None:
     base = "https://git.example.com/platform/modelarts-operator/blob/main/"
-    docs = helm_template("--set", "prometheusRule.enabled=true", "--set", f"prometheusRule.runbookBaseURL={base}",
-                         "--set", "prometheusRule.alertLabels.team=platform",
-                         "--set", "prometheusRule.labels.release=kube-prometheus-stack")
+    docs = helm_template(
+        "--set",
+        "prometheusRule.enabled=true",
+        "--set",
+        f"prometheusRule.runbookBaseURL={base}",
+        "--set",
+        "prometheusRule.alertLabels.team=platform",
+        "--set",
+        "prometheusRule.labels.release=kube-prometheus-stack",
+    )
     (rule,) = [doc for doc in docs if doc["kind"] == "PrometheusRule"]
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
     assert rule["metadata"]["namespace"] == OPERATOR_NAMESPACE
@@ -127,10 +145,12 @@ def test_chart_prometheusrule_is_the_rules_file(helm_template: Any, tools: Prome
 
 
 def test_chart_dashboard_configmap_carries_the_committed_json(helm_template: Any, kubectl: Kubectl) -> None:
-    docs = helm_template("--set", "grafanaDashboard.enabled=true",
-                         "--set", "grafanaDashboard.annotations.grafana_folder=ModelArts")
-    (config_map,) = [doc for doc in docs if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].endswith(
-        "-dashboard")]
+    docs = helm_template(
+        "--set", "grafanaDashboard.enabled=true", "--set", "grafanaDashboard.annotations.grafana_folder=ModelArts"
+    )
+    (config_map,) = [
+        doc for doc in docs if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].endswith("-dashboard")
+    ]
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert config_map["metadata"]["annotations"] == {"grafana_folder": "ModelArts"}
     assert config_map["data"]["modelarts-operator.json"] + "\n" == DASHBOARD.read_text()
@@ -149,18 +169,26 @@ def test_chart_servicemonitor_keeps_the_operators_namespace_label(helm_template:
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    process = EmulatorProcess.start(tmp_path_factory.mktemp("emulator"), create_seconds=1, delete_seconds=2,
-                                    scale_seconds=1)
+    process = EmulatorProcess.start(
+        tmp_path_factory.mktemp("emulator"), create_seconds=1, delete_seconds=2, scale_seconds=1
+    )
     yield process
     process.stop()
 
 
 @pytest.fixture(scope="module")
-def operator(tmp_path_factory: pytest.TempPathFactory, controlplane: DevCluster, emulator: EmulatorProcess,
-             crd: str) -> Iterator[OperatorProcess]:
+def operator(
+    tmp_path_factory: pytest.TempPathFactory, controlplane: DevCluster, emulator: EmulatorProcess, crd: str
+) -> Iterator[OperatorProcess]:
     process = OperatorProcess.configure(
-        tmp_path_factory.mktemp("operator"), controlplane.kubeconfig, emulator, base_env=controlplane.env(),
-        transition_poll_seconds="0.5", stable_poll_seconds="2", max_backoff_seconds="2", deletion_stall_seconds="2",
+        tmp_path_factory.mktemp("operator"),
+        controlplane.kubeconfig,
+        emulator,
+        base_env=controlplane.env(),
+        transition_poll_seconds="0.5",
+        stable_poll_seconds="2",
+        max_backoff_seconds="2",
+        deletion_stall_seconds="2",
         tenant_secrets="true",
     )
     process.start()
@@ -170,19 +198,23 @@ def operator(tmp_path_factory: pytest.TempPathFactory, controlplane: DevCluster,
 
 
 @pytest.fixture(scope="module")
-def prometheus(tools: PrometheusTools, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
-               ) -> Iterator[PrometheusServer]:
+def prometheus(
+    tools: PrometheusTools, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
     """Scrapes the operator every second, as the chart's ServiceMonitor would (honor_labels, a namespace target
     label), and evaluates the shipped rules every second."""
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(RULES)],
-        "scrape_configs": [{
-            "job_name": "modelarts-operator",
-            "honor_labels": True,
-            "static_configs": [{"targets": [f"127.0.0.1:{operator.metrics_port}"],
-                                "labels": {"namespace": OPERATOR_NAMESPACE}}],
-        }],
+        "scrape_configs": [
+            {
+                "job_name": "modelarts-operator",
+                "honor_labels": True,
+                "static_configs": [
+                    {"targets": [f"127.0.0.1:{operator.metrics_port}"], "labels": {"namespace": OPERATOR_NAMESPACE}}
+                ],
+            }
+        ],
     }
     server = PrometheusServer.start(tools.prometheus, tmp_path_factory.mktemp("prometheus"), config)
     # Target discovery sends its first update a few seconds after start: only then is the operator scraped, and
@@ -196,16 +228,6 @@ def prometheus(tools: PrometheusTools, operator: OperatorProcess, tmp_path_facto
 class Arranged:
     namespace: str
     stuck: str  # its deletion stalls
-
-
-def emulator_call(emulator: EmulatorProcess, method: str, path: str, body: Any = None) -> Any:
-    import urllib.request
-
-    request = urllib.request.Request(f"{emulator.url}/_emulator{path}", method=method,  # noqa: S310
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-        return json.loads(response.read() or b"null")
 
 
 def status(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any] | None:
@@ -225,12 +247,24 @@ def condition(current: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in current.get("conditions") or [] if c["type"] == kind), {})
 
 
-def pool(name: str, namespace: str, *, count: int = 1, secret: str = "modelarts-credentials"  # noqa: S107
-         ) -> dict[str, Any]:
-    return {"apiVersion": "modelarts.operator.dev/v1alpha1", "kind": "ModelArtsPool",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": FLAVOR, "count": count}],
-                     "credentialsSecretRef": {"name": secret}}}
+def pool(
+    name: str,
+    namespace: str,
+    *,
+    count: int = 1,
+    secret: str = "modelarts-credentials",  # noqa: S107
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "modelarts.operator.dev/v1alpha1",
+        "kind": "ModelArtsPool",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "type": "Logical",
+            "scope": ["Train"],
+            "resources": [{"flavor": FLAVOR, "count": count}],
+            "credentialsSecretRef": {"name": secret},
+        },
+    }
 
 
 def running(count: int) -> Any:
@@ -238,8 +272,9 @@ def running(count: int) -> Any:
 
 
 @pytest.fixture(scope="module")
-def arranged(kubectl: Kubectl, emulator: EmulatorProcess, operator: OperatorProcess,
-             prometheus: PrometheusServer) -> Iterator[Arranged]:
+def arranged(
+    kubectl: Kubectl, emulator: EmulatorProcess, operator: OperatorProcess, prometheus: PrometheusServer
+) -> Iterator[Arranged]:
     """Something on every panel: pools Running and Abnormal, a deletion stalled and one finished (after
     Prometheus started, so the duration histogram moves under its eyes), credentials refused, 429s."""
     namespace = f"e2e-prom-{uuid.uuid4().hex[:6]}"
@@ -247,37 +282,73 @@ def arranged(kubectl: Kubectl, emulator: EmulatorProcess, operator: OperatorProc
     kubectl.credentials_secret(namespace, "modelarts-credentials", emulator.access_key, emulator.secret_key)
     kubectl.credentials_secret(namespace, "wrong-credentials", "WRONGACCESSKEY000000", "not-the-secret-key")
     # A ModelArtsProject for the project-readiness panel (it serves no namespace: the pools bring their Secret).
-    kubectl.apply({"apiVersion": "modelarts.operator.dev/v1alpha1", "kind": "ModelArtsProject",
-                   "metadata": {"name": namespace},
-                   "spec": {"projectId": emulator.project_id, "region": "cn-north-4", "endpoint": emulator.url,
-                            "credentialsSecretRef": {"namespace": namespace, "name": "modelarts-credentials"}}})
-    kubectl.apply(pool("steady", namespace, count=2), pool("sick", namespace), pool("stuck", namespace),
-                  pool("done", namespace), pool("refused", namespace, secret="wrong-credentials"))
+    kubectl.apply(
+        {
+            "apiVersion": "modelarts.operator.dev/v1alpha1",
+            "kind": "ModelArtsProject",
+            "metadata": {"name": namespace},
+            "spec": {
+                "projectId": emulator.project_id,
+                "region": "cn-north-4",
+                "endpoint": emulator.url,
+                "credentialsSecretRef": {"namespace": namespace, "name": "modelarts-credentials"},
+            },
+        }
+    )
+    kubectl.apply(
+        pool("steady", namespace, count=2),
+        pool("sick", namespace),
+        pool("stuck", namespace),
+        pool("done", namespace),
+        pool("refused", namespace, secret="wrong-credentials"),
+    )
     wait_status(kubectl, namespace, "steady", running(2), "Running with 2 nodes")
     sick = wait_status(kubectl, namespace, "sick", running(1), "Running")
     stuck = wait_status(kubectl, namespace, "stuck", running(1), "Running")
     wait_status(kubectl, namespace, "done", running(1), "Running")
 
-    emulator_call(emulator, "POST", f"/pools/{sick['poolName']}/phase", {"phase": "Abnormal", "message": "node lost"})
-    emulator_call(emulator, "POST", f"/pools/{stuck['poolName']}/deletion", {"mode": "stall"})
+    emulator.control.force_phase(sick["poolName"], "Abnormal", "node lost")
+    emulator.control.set_deletion(stuck["poolName"], "stall")
     kubectl("delete", "mapool", "stuck", "done", "-n", namespace, "--wait=false")
     wait_status(kubectl, namespace, "sick", lambda s: s.get("phase") == "Abnormal", "Abnormal")
-    wait_status(kubectl, namespace, "refused", lambda s: condition(s, "Synced").get("reason") == "Unauthorized",
-                "Synced=False Unauthorized")
-    wait_status(kubectl, namespace, "stuck", lambda s: condition(s, "Deleting").get("reason") == "DeletionStalled",
-                "DeletionStalled")
+    wait_status(
+        kubectl,
+        namespace,
+        "refused",
+        lambda s: condition(s, "Synced").get("reason") == "Unauthorized",
+        "Synced=False Unauthorized",
+    )
+    wait_status(
+        kubectl,
+        namespace,
+        "stuck",
+        lambda s: condition(s, "Deleting").get("reason") == "DeletionStalled",
+        "DeletionStalled",
+    )
     wait_for(lambda: status(kubectl, namespace, "done") is None, timeout=90, what="done deleted")
-    emulator_call(emulator, "POST", "/faults", {"method": "GET", "path_regex": "/pools", "status": 429,
-                                                "error_code": "APIG.0308", "retry_after": "0", "times": 40})
+    emulator.control.add_fault(
+        method="GET", path_regex="/pools", status=429, error_code="APIG.0308", retry_after="0", times=40
+    )
     yield Arranged(namespace=namespace, stuck=stuck["poolName"])
 
-    emulator_call(emulator, "DELETE", "/faults")
-    emulator_call(emulator, "POST", f"/pools/{stuck['poolName']}/deletion", {"mode": "normal"})
-    kubectl("patch", "mapool", "refused", "-n", namespace, "--type=merge", "-p",
-            json.dumps({"spec": {"deletionPolicy": "Retain"}}))  # never created: nothing to delete in the cloud
+    emulator.control.clear_faults()
+    emulator.control.set_deletion(stuck["poolName"], "normal")
+    kubectl(
+        "patch",
+        "mapool",
+        "refused",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"deletionPolicy": "Retain"}}),
+    )  # never created: nothing to delete in the cloud
     kubectl("delete", "mapool", "--all", "-n", namespace, "--wait=false")
-    wait_for(lambda: not kubectl.json("get", "mapool", "-n", namespace)["items"], timeout=120,
-             what="the arranged objects gone")
+    wait_for(
+        lambda: not kubectl.json("get", "mapool", "-n", namespace)["items"],
+        timeout=120,
+        what="the arranged objects gone",
+    )
     kubectl("delete", "maproject", namespace, "--ignore-not-found")
     kubectl("delete", "namespace", namespace, "--wait=false")
 
@@ -317,8 +388,10 @@ def test_every_dashboard_query_returns_data(arranged: Arranged, prometheus: Prom
     # The object's namespace, not the scrape target's, is what the per-object series carry (honor_labels).
     stalled = prometheus.query(f'modelarts_pool_deletion_stalled{{namespace="{arranged.namespace}"}}')
     assert [s["metric"]["name"] for s in stalled] == ["stuck"] and stalled[0]["value"][1] == "1"
-    phases = {s["metric"]["phase"]: s["value"][1]
-              for s in prometheus.query(f'modelarts_pools{{namespace="{arranged.namespace}"}} > 0')}
+    phases = {
+        s["metric"]["phase"]: s["value"][1]
+        for s in prometheus.query(f'modelarts_pools{{namespace="{arranged.namespace}"}} > 0')
+    }
     assert phases == {"Running": "1", "Abnormal": "1", "Deleting": "1"}, phases
 
 
@@ -329,8 +402,9 @@ def active_alerts(prometheus: PrometheusServer) -> dict[str, list[dict[str, str]
     return by_name
 
 
-def test_the_alerts_for_what_is_wrong_are_pending_and_no_others(arranged: Arranged,
-                                                               prometheus: PrometheusServer) -> None:
+def test_the_alerts_for_what_is_wrong_are_pending_and_no_others(
+    arranged: Arranged, prometheus: PrometheusServer
+) -> None:
     expected = {"ModelArtsPoolDeletionStalled", "ModelArtsPoolAbnormal", "ModelArtsCredentialsRefused"}
 
     def expected_pending() -> dict[str, list[dict[str, str]]] | None:
@@ -342,31 +416,48 @@ def test_the_alerts_for_what_is_wrong_are_pending_and_no_others(arranged: Arrang
         for one in labels:
             print(f"{name:<30}{ {k: v for k, v in sorted(one.items()) if k != 'alertname'} }")
     assert [(a["namespace"], a["name"]) for a in alerts["ModelArtsPoolDeletionStalled"]] == [
-        (arranged.namespace, "stuck")]
+        (arranged.namespace, "stuck")
+    ]
     assert [(a["namespace"], a["phase"]) for a in alerts["ModelArtsPoolAbnormal"]] == [(arranged.namespace, "Abnormal")]
     assert {a["namespace"] for a in alerts["ModelArtsCredentialsRefused"]} == {OPERATOR_NAMESPACE}
     # The operator is up and leads; throttling depends on the traffic mix, so it is not asserted either way.
     assert not set(alerts) & {"ModelArtsOperatorDown", "ModelArtsOperatorNoLeader"}
 
 
-def test_promtool_accepts_the_operators_metrics(arranged: Arranged, operator: OperatorProcess,
-                                                tools: PrometheusTools) -> None:
+def test_promtool_accepts_the_operators_metrics(
+    arranged: Arranged, operator: OperatorProcess, tools: PrometheusTools
+) -> None:
     text = operator.metrics()
-    for family in ("modelarts_pools", "modelarts_pool_nodes", "modelarts_pool_deletion_stalled",
-                   "modelarts_pool_deletion_started_timestamp_seconds", "modelarts_leader",
-                   "modelarts_operator_build_info", "modelarts_reconcile_errors_total"):
+    for family in (
+        "modelarts_pools",
+        "modelarts_pool_nodes",
+        "modelarts_pool_deletion_stalled",
+        "modelarts_pool_deletion_started_timestamp_seconds",
+        "modelarts_leader",
+        "modelarts_operator_build_info",
+        "modelarts_reconcile_errors_total",
+    ):
         assert f"\n{family}{{" in text or f"\n{family} " in text, family
     result = tools.run_promtool("check", "metrics", stdin=text)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_stopping_the_operator_makes_operator_down_pending(arranged: Arranged, operator: OperatorProcess,
-                                                          prometheus: PrometheusServer) -> None:
+def test_stopping_the_operator_makes_operator_down_pending(
+    arranged: Arranged, operator: OperatorProcess, prometheus: PrometheusServer
+) -> None:
     operator.stop()
     try:
-        wait_for(lambda: "ModelArtsOperatorDown" in active_alerts(prometheus), timeout=60,
-                 what="ModelArtsOperatorDown pending", interval=1.0)
+        wait_for(
+            lambda: "ModelArtsOperatorDown" in active_alerts(prometheus),
+            timeout=60,
+            what="ModelArtsOperatorDown pending",
+            interval=1.0,
+        )
     finally:
         operator.start()
-    wait_for(lambda: "ModelArtsOperatorDown" not in active_alerts(prometheus), timeout=60,
-             what="ModelArtsOperatorDown gone once the operator is back", interval=1.0)
+    wait_for(
+        lambda: "ModelArtsOperatorDown" not in active_alerts(prometheus),
+        timeout=60,
+        what="ModelArtsOperatorDown gone once the operator is back",
+        interval=1.0,
+    )

@@ -21,19 +21,30 @@ VISIBILITY_DELAY = 10
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
     # Creation takes longer than the lag, so a pool can still be failed while it is Creating.
-    process = EmulatorProcess.start(tmp_path_factory.mktemp("emulator"), create_seconds=15, delete_seconds=3,
-                                    scale_seconds=2,
-                                    extra_args=["--visibility-delay-seconds", str(VISIBILITY_DELAY)])
+    process = EmulatorProcess.start(
+        tmp_path_factory.mktemp("emulator"),
+        create_seconds=15,
+        delete_seconds=3,
+        scale_seconds=2,
+        extra_args=["--visibility-delay-seconds", str(VISIBILITY_DELAY)],
+    )
     yield process
     process.stop()
 
 
 @pytest.fixture(scope="module")
-def operator(tmp_path_factory: pytest.TempPathFactory, controlplane: DevCluster, emulator: EmulatorProcess,
-             crd: None) -> Iterator[OperatorProcess]:
+def operator(
+    tmp_path_factory: pytest.TempPathFactory, controlplane: DevCluster, emulator: EmulatorProcess, crd: None
+) -> Iterator[OperatorProcess]:
     process = OperatorProcess.configure(
-        tmp_path_factory.mktemp("operator"), controlplane.kubeconfig, emulator, base_env=controlplane.env(),
-        transition_poll_seconds="0.5", stable_poll_seconds="2", max_backoff_seconds="3", tenant_secrets="true",
+        tmp_path_factory.mktemp("operator"),
+        controlplane.kubeconfig,
+        emulator,
+        base_env=controlplane.env(),
+        transition_poll_seconds="0.5",
+        stable_poll_seconds="2",
+        max_backoff_seconds="3",
+        tenant_secrets="true",
     )
     process.start()
     yield process
@@ -47,10 +58,17 @@ def credentials(kubectl: Kubectl, namespace: str, emulator: EmulatorProcess) -> 
 
 
 def pool(name: str, namespace: str) -> dict[str, Any]:
-    return {"apiVersion": "modelarts.operator.dev/v1alpha1", "kind": "ModelArtsPool",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": FLAVOR, "count": 1}],
-                     "credentialsSecretRef": {"name": "modelarts-credentials"}}}
+    return {
+        "apiVersion": "modelarts.operator.dev/v1alpha1",
+        "kind": "ModelArtsPool",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "type": "Logical",
+            "scope": ["Train"],
+            "resources": [{"flavor": FLAVOR, "count": 1}],
+            "credentialsSecretRef": {"name": "modelarts-credentials"},
+        },
+    }
 
 
 def status(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
@@ -69,10 +87,12 @@ def events(kubectl: Kubectl, namespace: str, name: str) -> list[str]:
 
 @pytest.mark.usefixtures("operator", "credentials")
 def test_a_pool_hidden_by_read_after_create_lag_is_neither_recreated_nor_lost(
-        kubectl: Kubectl, namespace: str, emulator: EmulatorProcess) -> None:
+    kubectl: Kubectl, namespace: str, emulator: EmulatorProcess
+) -> None:
     kubectl.apply(pool("lagging", namespace))
-    recorded = wait_for(lambda: status(kubectl, namespace, "lagging").get("poolName"), timeout=30,
-                        what="the pool name recorded")
+    recorded = wait_for(
+        lambda: status(kubectl, namespace, "lagging").get("poolName"), timeout=30, what="the pool name recorded"
+    )
     names: set[str] = set()
 
     def running() -> bool:
@@ -91,13 +111,22 @@ def test_a_pool_hidden_by_read_after_create_lag_is_neither_recreated_nor_lost(
 
 @pytest.mark.usefixtures("operator", "credentials")
 def test_a_failed_creation_is_shown_and_deleting_the_object_releases_it(
-        kubectl: Kubectl, namespace: str, emulator: EmulatorProcess) -> None:
+    kubectl: Kubectl, namespace: str, emulator: EmulatorProcess
+) -> None:
     kubectl.apply(pool("doomed", namespace))
-    name = wait_for(lambda: status(kubectl, namespace, "doomed").get("poolName"), timeout=30,
-                    what="the pool name recorded")
+    name = wait_for(
+        lambda: status(kubectl, namespace, "doomed").get("poolName"), timeout=30, what="the pool name recorded"
+    )
     emulator.control.set_creation(name, "fail", message="Insufficient resources for flavor modelarts.vm.cpu.8ud")
-    failed = wait_for(lambda: (s := status(kubectl, namespace, "doomed")) and condition(s, "Ready").get("reason")
-                      == "CreationFailed" and s, timeout=90, what="Ready=False CreationFailed")
+    failed = wait_for(
+        lambda: (
+            (s := status(kubectl, namespace, "doomed"))
+            and condition(s, "Ready").get("reason") == "CreationFailed"
+            and s
+        ),
+        timeout=90,
+        what="Ready=False CreationFailed",
+    )
     assert "Insufficient resources" in condition(failed, "Ready")["message"]
     assert condition(failed, "Synced")["reason"] == "CreationFailed"
     assert "CreationFailed" in events(kubectl, namespace, "doomed")

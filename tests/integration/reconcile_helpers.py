@@ -81,8 +81,12 @@ class GetReader:
         pass
 
 
-BINDING = Binding(endpoint="http://emulator", project_id="p", credentials=CredentialsRef(CredentialsKind.TENANT_SECRET),
-                  adoption=Adoption.FULL)
+BINDING = Binding(
+    endpoint="http://emulator",
+    project_id="p",
+    credentials=CredentialsRef(CredentialsKind.TENANT_SECRET),
+    adoption=Adoption.FULL,
+)
 
 
 class StaticClaims:

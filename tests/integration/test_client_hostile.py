@@ -82,8 +82,9 @@ async def hostile() -> AsyncIterator[Hostile]:
 
 def client_for(http: httpx.AsyncClient, url: str, **kwargs: Any) -> ModelArtsClient:
     auth = AkSkAuth(Credentials(access_key=ACCESS_KEY, secret_key=SecretStr("hostile-test-secret")))
-    return ModelArtsClient(http, endpoint=url, project_id=PROJECT, auth=auth, retry=RetryPolicy.never(),
-                           redact=[ACCESS_KEY], **kwargs)
+    return ModelArtsClient(
+        http, endpoint=url, project_id=PROJECT, auth=auth, retry=RetryPolicy.never(), redact=[ACCESS_KEY], **kwargs
+    )
 
 
 async def test_a_gzip_bomb_is_cut_at_the_cap(hostile: Hostile) -> None:
@@ -157,8 +158,7 @@ async def test_deeply_nested_json_is_a_malformed_response(hostile: Hostile) -> N
 
 async def test_deeply_nested_error_body_is_not_a_crash(hostile: Hostile) -> None:
     async def serve(_: web.Request) -> web.Response:
-        return web.Response(status=400, body=b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
-                            content_type="application/json")
+        return web.Response(status=400, body=b'{"a":' * 50_000 + b"1" + b"}" * 50_000, content_type="application/json")
 
     hostile.handler = serve
     async with httpx.AsyncClient() as http:
@@ -211,8 +211,10 @@ async def test_unsupported_encodings_are_refused(hostile: Hostile) -> None:
 
 async def test_access_keys_in_gateway_messages_are_masked(hostile: Hostile) -> None:
     async def serve(_: web.Request) -> web.Response:
-        message = ("Incorrect IAM authentication information: Get secretKey failed,"
-                   f"ak:{ACCESS_KEY},err:ak not exist; other key QWERTYUIOPASDFGHJKLZ")
+        message = (
+            "Incorrect IAM authentication information: Get secretKey failed,"
+            f"ak:{ACCESS_KEY},err:ak not exist; other key QWERTYUIOPASDFGHJKLZ"
+        )
         return web.json_response({"error_code": "APIGW.0301", "error_msg": message}, status=401)
 
     hostile.handler = serve
@@ -228,8 +230,9 @@ async def test_gateway_throttling_code_is_throttled(hostile: Hostile) -> None:
     async def serve(_: web.Request) -> web.Response:
         message = "The throttling threshold has been reached: policy user over ratelimit,limit:5,time:1 minute"
         body = {"error_code": "APIGW.0308", "error_msg": message}
-        return web.Response(status=429, body=json.dumps(body), content_type="application/json",
-                            headers={"Retry-After": "3"})
+        return web.Response(
+            status=429, body=json.dumps(body), content_type="application/json", headers={"Retry-After": "3"}
+        )
 
     hostile.handler = serve
     async with httpx.AsyncClient() as http:
@@ -245,8 +248,9 @@ async def test_list_follows_continue_tokens(hostile: Hostile) -> None:
         names, token = pages[request.query.get("continue")]
         assert request.query.get("limit") == "2"
         items = [{"metadata": {"name": n}, "spec": {"type": "Logical"}} for n in names]
-        return web.json_response({"apiVersion": "v2", "kind": "PoolList", "metadata": {"continue": token},
-                                  "items": items})
+        return web.json_response(
+            {"apiVersion": "v2", "kind": "PoolList", "metadata": {"continue": token}, "items": items}
+        )
 
     hostile.handler = serve
     async with httpx.AsyncClient() as http:

@@ -22,8 +22,9 @@ def walk(url: str) -> dict[str, object]:
         seen["named"] = [pool["name"] for pool in control.pools_named("pool-sync")]
         seen["other"] = control.pools_named("pool-other")
         seen["phase"] = control.force_phase(name, "Abnormal", "node down")["status"]["phase"]
-        seen["drift"] = control.patch_pool(name, {"spec": {"resources": [{"flavor": "modelarts.vm.cpu.8ud",
-                                                                          "count": 3}]}})["spec"]["resources"]
+        seen["drift"] = control.patch_pool(
+            name, {"spec": {"resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 3}]}}
+        )["spec"]["resources"]
         seen["deletion"] = control.set_deletion(name, "stall")["status"]["phase"]
         fault = control.add_fault(method="GET", status=503)
         seen["faults"] = [f["id"] for f in control.faults()]

@@ -156,8 +156,11 @@ async def test_sdk_reads_the_documented_single_object_shape(sdk: ModelArtsClient
         "apiVersion": "v2",
         "kind": "Pool",
         "metadata": {"labels": {"os.modelarts/name": "pool-sdk-object"}},
-        "spec": {"type": "Logical", "scope": ["Train"],
-                 "resources": [{"flavor": FLAVOR, "count": 3, "azs": [{"az": "cn-north-4a", "count": 3}]}]},
+        "spec": {
+            "type": "Logical",
+            "scope": ["Train"],
+            "resources": [{"flavor": FLAVOR, "count": 3, "azs": [{"az": "cn-north-4a", "count": 3}]}],
+        },
     }
     name = (await control.create_pool(body, ready=True))["metadata"]["name"]
     shown = await call(sdk.show_pool, ShowPoolRequest(pool_name=name))

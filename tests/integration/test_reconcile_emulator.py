@@ -41,17 +41,36 @@ def client(http: httpx.AsyncClient, emulator: RunningEmulator) -> ModelArtsClien
 
 
 async def sync(
-    client: ModelArtsClient, sink: RecordingSink, claims: StaticClaims | None = None, *,
-    binding: Binding = BINDING, grace: float = 600.0, **object_args: Any
+    client: ModelArtsClient,
+    sink: RecordingSink,
+    claims: StaticClaims | None = None,
+    *,
+    binding: Binding = BINDING,
+    grace: float = 600.0,
+    **object_args: Any,
 ) -> Any:
-    return await PoolSync(client, GetReader(client), make_object(sink, **object_args), binding, sink,
-                          claims or StaticClaims(), TIMING, visibility_grace_seconds=grace).run()
+    return await PoolSync(
+        client,
+        GetReader(client),
+        make_object(sink, **object_args),
+        binding,
+        sink,
+        claims or StaticClaims(),
+        TIMING,
+        visibility_grace_seconds=grace,
+    ).run()
 
 
-def deletion(client: ModelArtsClient, sink: RecordingSink, claims: StaticClaims | None = None,
-             timing: Timing = TIMING, **object_args: Any) -> PoolDeletion:
-    return PoolDeletion(client, GetReader(client), make_object(sink, **object_args), BINDING, sink,
-                        claims or StaticClaims(), timing)
+def deletion(
+    client: ModelArtsClient,
+    sink: RecordingSink,
+    claims: StaticClaims | None = None,
+    timing: Timing = TIMING,
+    **object_args: Any,
+) -> PoolDeletion:
+    return PoolDeletion(
+        client, GetReader(client), make_object(sink, **object_args), BINDING, sink, claims or StaticClaims(), timing
+    )
 
 
 async def sync_until(client: ModelArtsClient, sink: RecordingSink, predicate: Any, **object_args: Any) -> None:
@@ -66,8 +85,9 @@ async def creates(control: AsyncControlClient) -> int:
     return len(await control.requests(method="POST"))
 
 
-async def test_create_records_pool_then_mirrors_until_running(client: ModelArtsClient,
-                                                              control: AsyncControlClient) -> None:
+async def test_create_records_pool_then_mirrors_until_running(
+    client: ModelArtsClient, control: AsyncControlClient
+) -> None:
     sink = RecordingSink()
     await sync(client, sink)
     assert "createRequestedAt" in sink.status, "intent must be recorded before the POST"
@@ -91,8 +111,9 @@ async def test_stable_pool_costs_no_status_write(client: ModelArtsClient) -> Non
     assert sink.status_writes == writes
 
 
-async def test_crash_after_post_recovers_instead_of_creating_twice(client: ModelArtsClient,
-                                                                   control: AsyncControlClient) -> None:
+async def test_crash_after_post_recovers_instead_of_creating_twice(
+    client: ModelArtsClient, control: AsyncControlClient
+) -> None:
     sink = RecordingSink()
     await sync(client, sink)
     pool_name = sink.status["poolName"]
@@ -152,11 +173,24 @@ async def test_ready_names_the_latest_refusal_not_an_earlier_one(client: ModelAr
     # display name kept Ready's old "not served by any ModelArtsProject" message.
     sink = RecordingSink()
     stale = "namespace ml is not served by any ModelArtsProject"
-    sink.status = {"conditions": [
-        {"type": "Synced", "status": "False", "reason": "NotBound", "message": stale,
-         "lastTransitionTime": "2026-01-01T00:00:00Z"},
-        {"type": "Ready", "status": "False", "reason": "Pending", "message": stale,
-         "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+    sink.status = {
+        "conditions": [
+            {
+                "type": "Synced",
+                "status": "False",
+                "reason": "NotBound",
+                "message": stale,
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            },
+            {
+                "type": "Ready",
+                "status": "False",
+                "reason": "Pending",
+                "message": stale,
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            },
+        ]
+    }
     rival = DisplayNameClaim(key="other/team-a-pool", creation_timestamp="2025-01-01T00:00:00Z", has_pool=True)
     await sync(client, sink, StaticClaims(display={"team-a-pool": [rival]}))
     assert sink.condition("Synced")["reason"] == "DisplayNameTaken"
@@ -211,8 +245,13 @@ async def test_adoption_mirrors_and_refuses_a_managed_pool(client: ModelArtsClie
     assert sink.status["poolName"] == name and "Adopted" in sink.reasons() and sink.status["adopted"] is True
 
     other = RecordingSink()
-    await sync(client, other, StaticClaims(pools={name: {"ml/first-owner"}}),
-               spec={"poolName": name, "managementPolicy": "Full"}, name="second")
+    await sync(
+        client,
+        other,
+        StaticClaims(pools={name: {"ml/first-owner"}}),
+        spec={"poolName": name, "managementPolicy": "Full"},
+        name="second",
+    )
     assert other.condition("Synced")["reason"] == "AdoptionConflict"
     assert "poolName" not in other.status
 
@@ -226,9 +265,7 @@ async def test_invalid_request_waits_for_a_spec_change(client: ModelArtsClient, 
     assert condition["reason"] == "InvalidRequest" and "ModelArts.50004000" in condition["message"]
 
 
-async def delete_until_done(
-    client: ModelArtsClient, sink: RecordingSink, **object_args: Any
-) -> list[dict[str, Any]]:
+async def delete_until_done(client: ModelArtsClient, sink: RecordingSink, **object_args: Any) -> list[dict[str, Any]]:
     """Step the deletion until done; returns every status seen."""
     seen: list[dict[str, Any]] = []
 
@@ -254,8 +291,9 @@ async def test_deletion_mirrors_draining_until_404(client: ModelArtsClient, cont
     assert len(await control.requests(method="DELETE")) == 1
 
 
-async def test_lost_record_of_a_delete_does_not_send_another(client: ModelArtsClient,
-                                                            control: AsyncControlClient) -> None:
+async def test_lost_record_of_a_delete_does_not_send_another(
+    client: ModelArtsClient, control: AsyncControlClient
+) -> None:
     """The status write after the DELETE was lost (API server down, or the replica died before writing): the pool
     is visibly Deleting, so the next step (or the next leader) watches it instead of deleting it again."""
     sink = RecordingSink()
@@ -306,8 +344,9 @@ async def test_stalled_deletion_is_reported(client: ModelArtsClient, control: As
 
 def test_retain_and_never_created_release_without_the_cloud() -> None:
     sink = RecordingSink()
-    retained = replace(make_object(sink, {**SPEC, "deletionPolicy": "Retain"}),
-                       status=ModelArtsPoolStatus(pool_name="p-1"))
+    retained = replace(
+        make_object(sink, {**SPEC, "deletionPolicy": "Retain"}), status=ModelArtsPoolStatus(pool_name="p-1")
+    )
     decision = decide(retained, BINDING)
     assert isinstance(decision, Release) and decision.retained and "retained" in decision.message
     assert decision.event_reason == "Retained"
@@ -316,8 +355,9 @@ def test_retain_and_never_created_release_without_the_cloud() -> None:
     assert decide(make_object(sink), BINDING) == DeletePool(), "a create may have reached ModelArts"
 
 
-async def test_only_refused_credentials_ask_for_the_secret_again(client: ModelArtsClient,
-                                                                 control: AsyncControlClient) -> None:
+async def test_only_refused_credentials_ask_for_the_secret_again(
+    client: ModelArtsClient, control: AsyncControlClient
+) -> None:
     """A timeout or a 5xx says nothing about the Secret; re-reading it on every failure made a thousand objects
     sharing one Secret re-read it together whenever the operator was overloaded."""
     await control.add_fault(method="POST", status=503, times=1)
@@ -331,17 +371,22 @@ async def test_only_refused_credentials_ask_for_the_secret_again(client: ModelAr
     assert refused.failed and refused.credentials_refused
 
 
-@pytest.mark.parametrize("emulator_config", [EmulatorConfig(timings=Timings(create_seconds=0.3, delete_seconds=6.0,
-                                                                            scale_seconds=0.3))])
-async def test_draining_pool_is_polled_less_often_than_every_interval(client: ModelArtsClient,
-                                                                      control: AsyncControlClient,
-                                                                      emulator_config: EmulatorConfig) -> None:
+@pytest.mark.parametrize(
+    "emulator_config", [EmulatorConfig(timings=Timings(create_seconds=0.3, delete_seconds=6.0, scale_seconds=0.3))]
+)
+async def test_draining_pool_is_polled_less_often_than_every_interval(
+    client: ModelArtsClient, control: AsyncControlClient, emulator_config: EmulatorConfig
+) -> None:
     """With the next look at half the predicted rest, a 6 s drain of 6 nodes costs fewer GETs than polling every
     0.4 s would (15), and the 404 is still seen within about one interval."""
     timing = replace(TIMING, transition_seconds=0.4)
     sink = RecordingSink()
-    await sync_until(client, sink, lambda s: s.get("phase") == "Running" and s["nodes"]["available"] == 6,
-                     spec={**SPEC, "resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 6}]})
+    await sync_until(
+        client,
+        sink,
+        lambda s: s.get("phase") == "Running" and s["nodes"]["available"] == 6,
+        spec={**SPEC, "resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 6}]},
+    )
     await control.clear_requests()
     started = asyncio.get_running_loop().time()
     while True:
@@ -356,7 +401,8 @@ async def test_draining_pool_is_polled_less_often_than_every_interval(client: Mo
 
 
 async def test_deleting_before_the_pool_was_recorded_finds_it_but_never_another_objects(
-        client: ModelArtsClient, control: AsyncControlClient) -> None:
+    client: ModelArtsClient, control: AsyncControlClient
+) -> None:
     sink = RecordingSink()
     await sync(client, sink)
     pool_name = sink.status["poolName"]

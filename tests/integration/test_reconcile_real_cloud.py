@@ -32,27 +32,52 @@ FAST = Timings(create_seconds=0.6, delete_seconds=1.0, scale_seconds=0.6)
 @pytest.fixture
 def client(http: httpx.AsyncClient, emulator: RunningEmulator) -> ModelArtsClient:
     credentials = Credentials.model_validate({"access_key": emulator.access_key, "secret_key": emulator.secret_key})
-    return ModelArtsClient(http, endpoint=emulator.url, project_id=emulator.project_id, auth=AkSkAuth(credentials),
-                           retry=RetryPolicy(max_attempts=1), timeout=2.0)
+    return ModelArtsClient(
+        http,
+        endpoint=emulator.url,
+        project_id=emulator.project_id,
+        auth=AkSkAuth(credentials),
+        retry=RetryPolicy(max_attempts=1),
+        timeout=2.0,
+    )
 
 
-async def sync(client: ModelArtsClient, sink: RecordingSink, reader: PoolReader | None = None,
-               **object_args: Any) -> Any:
-    return await PoolSync(client, reader or GetReader(client), make_object(sink, **object_args), BINDING, sink,
-                          StaticClaims(), TIMING, visibility_grace_seconds=60.0).run()
+async def sync(
+    client: ModelArtsClient, sink: RecordingSink, reader: PoolReader | None = None, **object_args: Any
+) -> Any:
+    return await PoolSync(
+        client,
+        reader or GetReader(client),
+        make_object(sink, **object_args),
+        BINDING,
+        sink,
+        StaticClaims(),
+        TIMING,
+        visibility_grace_seconds=60.0,
+    ).run()
 
 
-async def step(client: ModelArtsClient, sink: RecordingSink, reader: PoolReader | None = None,
-               **object_args: Any) -> Any:
-    return await PoolDeletion(client, reader or GetReader(client), make_object(sink, **object_args), BINDING, sink,
-                              StaticClaims(), TIMING, visibility_grace_seconds=60.0).step()
+async def step(
+    client: ModelArtsClient, sink: RecordingSink, reader: PoolReader | None = None, **object_args: Any
+) -> Any:
+    return await PoolDeletion(
+        client,
+        reader or GetReader(client),
+        make_object(sink, **object_args),
+        BINDING,
+        sink,
+        StaticClaims(),
+        TIMING,
+        visibility_grace_seconds=60.0,
+    ).step()
 
 
-@pytest.mark.parametrize("emulator_config", [
-    EmulatorConfig(timings=FAST, behaviour=Behaviour(visibility_delay_seconds=2.0))])
+@pytest.mark.parametrize(
+    "emulator_config", [EmulatorConfig(timings=FAST, behaviour=Behaviour(visibility_delay_seconds=2.0))]
+)
 async def test_read_after_create_lag_never_recreates_nor_loses_the_pool(
-        client: ModelArtsClient, control: AsyncControlClient, emulator: RunningEmulator,
-        emulator_config: EmulatorConfig) -> None:
+    client: ModelArtsClient, control: AsyncControlClient, emulator: RunningEmulator, emulator_config: EmulatorConfig
+) -> None:
     observer = PoolListObserver(key=(emulator.url, emulator.project_id, "0", "k"), client=client, page_size=100)
     reader = ObservedReader(observer, client, wait_seconds=5.0, writes={})
     wake = asyncio.Event()
@@ -75,10 +100,12 @@ async def test_read_after_create_lag_never_recreates_nor_loses_the_pool(
     await observer.stop()
 
 
-@pytest.mark.parametrize("emulator_config", [
-    EmulatorConfig(timings=Timings(create_seconds=30, delete_seconds=1, scale_seconds=1))])
+@pytest.mark.parametrize(
+    "emulator_config", [EmulatorConfig(timings=Timings(create_seconds=30, delete_seconds=1, scale_seconds=1))]
+)
 async def test_a_failed_creation_is_shown_not_retried_and_deleting_releases_it(
-        client: ModelArtsClient, control: AsyncControlClient, emulator_config: EmulatorConfig) -> None:
+    client: ModelArtsClient, control: AsyncControlClient, emulator_config: EmulatorConfig
+) -> None:
     sink = RecordingSink()
     await sync(client, sink)
     name = sink.status["poolName"]
@@ -97,10 +124,12 @@ async def test_a_failed_creation_is_shown_not_retried_and_deleting_releases_it(
     assert done.done and "failed to be created" in done.message and "Released" in sink.reasons()
 
 
-@pytest.mark.parametrize("emulator_config", [
-    EmulatorConfig(timings=FAST, behaviour=Behaviour(resources_shape="object"))])
+@pytest.mark.parametrize(
+    "emulator_config", [EmulatorConfig(timings=FAST, behaviour=Behaviour(resources_shape="object"))]
+)
 async def test_the_documented_single_object_shape_is_mirrored_also_while_deleting(
-        client: ModelArtsClient, emulator_config: EmulatorConfig) -> None:
+    client: ModelArtsClient, emulator_config: EmulatorConfig
+) -> None:
     sink = RecordingSink()
 
     async def running() -> bool:
@@ -121,11 +150,12 @@ async def test_the_documented_single_object_shape_is_mirrored_also_while_deletin
     assert 1 in seen, "the draining node was mirrored (the documented shape is read)"
 
 
-@pytest.mark.parametrize("emulator_config", [
-    EmulatorConfig(timings=FAST, gateway=Gateway(lockout_after=5, lockout_seconds=300))])
+@pytest.mark.parametrize(
+    "emulator_config", [EmulatorConfig(timings=FAST, gateway=Gateway(lockout_after=5, lockout_seconds=300))]
+)
 async def test_refused_credentials_are_not_retried_into_a_gateway_lockout(
-        http: httpx.AsyncClient, control: AsyncControlClient, emulator: RunningEmulator,
-        emulator_config: EmulatorConfig) -> None:
+    http: httpx.AsyncClient, control: AsyncControlClient, emulator: RunningEmulator, emulator_config: EmulatorConfig
+) -> None:
     """One 401 stops every caller using that key for the lockout window: a hundred objects do not make the five
     failures that lock the key at the gateway (which would refuse even the corrected key for 5 minutes)."""
     guard = LockoutGuard(window_seconds=300, probe_timeout=10)
@@ -140,8 +170,15 @@ async def test_refused_credentials_are_not_retried_into_a_gateway_lockout(
         def observe(operation: str, code: str, seconds: float) -> None:
             guard.observed(key, code)
 
-        return ModelArtsClient(http, endpoint=emulator.url, project_id=emulator.project_id, auth=AkSkAuth(wrong),
-                               retry=RetryPolicy(max_attempts=1), before_request=before, observer=observe)
+        return ModelArtsClient(
+            http,
+            endpoint=emulator.url,
+            project_id=emulator.project_id,
+            auth=AkSkAuth(wrong),
+            retry=RetryPolicy(max_attempts=1),
+            before_request=before,
+            observer=observe,
+        )
 
     outcomes = []
     for _ in range(100):
@@ -156,14 +193,28 @@ async def test_refused_credentials_are_not_retried_into_a_gateway_lockout(
 
 @pytest.mark.parametrize("emulator_config", [EmulatorConfig(timings=FAST)])
 async def test_a_prepaid_pool_refusing_delete_stalls_with_the_clouds_message(
-        client: ModelArtsClient, control: AsyncControlClient, emulator_config: EmulatorConfig) -> None:
-    created = await control.create_pool({
-        "apiVersion": "v2", "kind": "Pool",
-        "metadata": {"labels": {"os.modelarts/name": "prepaid-pool"},
-                     "annotations": {"os.modelarts/billing.mode": "1", "os.modelarts/period.type": "2",
-                                     "os.modelarts/period.num": "1"}},
-        "spec": {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 1}]},
-    }, ready=True)
+    client: ModelArtsClient, control: AsyncControlClient, emulator_config: EmulatorConfig
+) -> None:
+    created = await control.create_pool(
+        {
+            "apiVersion": "v2",
+            "kind": "Pool",
+            "metadata": {
+                "labels": {"os.modelarts/name": "prepaid-pool"},
+                "annotations": {
+                    "os.modelarts/billing.mode": "1",
+                    "os.modelarts/period.type": "2",
+                    "os.modelarts/period.num": "1",
+                },
+            },
+            "spec": {
+                "type": "Logical",
+                "scope": ["Train"],
+                "resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 1}],
+            },
+        },
+        ready=True,
+    )
     sink = RecordingSink()
     adopted = {"poolName": created["metadata"]["name"], "managementPolicy": "Full"}
     await sync(client, sink, spec=adopted)

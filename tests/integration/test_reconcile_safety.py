@@ -35,20 +35,42 @@ EMPTY_LIST = json.dumps({"apiVersion": "v2", "kind": "PoolList", "items": []})
 @pytest.fixture
 def client(http: httpx.AsyncClient, emulator: RunningEmulator) -> ModelArtsClient:
     credentials = Credentials.model_validate({"access_key": emulator.access_key, "secret_key": emulator.secret_key})
-    return ModelArtsClient(http, endpoint=emulator.url, project_id=emulator.project_id, auth=AkSkAuth(credentials),
-                           retry=RetryPolicy(max_attempts=1), timeout=2.0)
+    return ModelArtsClient(
+        http,
+        endpoint=emulator.url,
+        project_id=emulator.project_id,
+        auth=AkSkAuth(credentials),
+        retry=RetryPolicy(max_attempts=1),
+        timeout=2.0,
+    )
 
 
-async def sync(client: ModelArtsClient, sink: RecordingSink, *, reader: PoolReader | None = None,
-               binding: Binding = BINDING, claims: StaticClaims | None = None, **object_args: Any) -> Any:
-    return await PoolSync(client, reader or GetReader(client), make_object(sink, **object_args), binding, sink,
-                          claims or StaticClaims(), TIMING).run()
+async def sync(
+    client: ModelArtsClient,
+    sink: RecordingSink,
+    *,
+    reader: PoolReader | None = None,
+    binding: Binding = BINDING,
+    claims: StaticClaims | None = None,
+    **object_args: Any,
+) -> Any:
+    return await PoolSync(
+        client,
+        reader or GetReader(client),
+        make_object(sink, **object_args),
+        binding,
+        sink,
+        claims or StaticClaims(),
+        TIMING,
+    ).run()
 
 
-def deletion(client: ModelArtsClient, sink: RecordingSink, *, reader: PoolReader | None = None,
-             **object_args: Any) -> PoolDeletion:
-    return PoolDeletion(client, reader or GetReader(client), make_object(sink, **object_args), BINDING, sink,
-                        StaticClaims(), TIMING)
+def deletion(
+    client: ModelArtsClient, sink: RecordingSink, *, reader: PoolReader | None = None, **object_args: Any
+) -> PoolDeletion:
+    return PoolDeletion(
+        client, reader or GetReader(client), make_object(sink, **object_args), BINDING, sink, StaticClaims(), TIMING
+    )
 
 
 async def console_pool(api: SignedClient, display: str, count: int = 8) -> str:
@@ -61,15 +83,17 @@ async def console_pool(api: SignedClient, display: str, count: int = 8) -> str:
 
 
 async def test_a_forged_status_pool_name_is_neither_patched_nor_deleted(
-        client: ModelArtsClient, api: SignedClient, control: AsyncControlClient) -> None:
+    client: ModelArtsClient, api: SignedClient, control: AsyncControlClient
+) -> None:
     """A tenant who may write status points its object at another team's 8-node pool (created before the object,
     with another display name): scaling it to 1 and deleting it are both refused, and nothing is sent."""
     victim = await console_pool(api, "team-a-prod")
     sink = RecordingSink()
     sink.status = {"poolName": victim, "observedGeneration": 1}
     await control.clear_requests()
-    result = await sync(client, sink, spec={**SPEC, "resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 1}]},
-                        name="innocent")
+    result = await sync(
+        client, sink, spec={**SPEC, "resources": [{"flavor": "modelarts.vm.cpu.8ud", "count": 1}]}, name="innocent"
+    )
     assert result.failed and sink.condition("Synced")["reason"] == "NotOwned"
     assert "was not created for this object" in sink.condition("Synced")["message"]
     step = await deletion(client, sink, name="innocent").step()
@@ -82,7 +106,8 @@ async def test_a_forged_status_pool_name_is_neither_patched_nor_deleted(
 
 
 async def test_observe_only_adoption_mirrors_and_never_changes_the_pool(
-        client: ModelArtsClient, api: SignedClient, control: AsyncControlClient) -> None:
+    client: ModelArtsClient, api: SignedClient, control: AsyncControlClient
+) -> None:
     name = await console_pool(api, "legacy-pool", count=3)
     sink = RecordingSink()
     spec = {**SPEC, "poolName": name, "managementPolicy": "ObserveOnly"}
@@ -101,16 +126,19 @@ async def test_observe_only_adoption_mirrors_and_never_changes_the_pool(
     assert isinstance(decision, Release) and "managementPolicy ObserveOnly" in decision.message
 
 
-@pytest.mark.parametrize(("policy", "allowed"), [("ObserveOnly", Adoption.FORBIDDEN), ("Full", Adoption.FORBIDDEN),
-                                                 ("Full", Adoption.OBSERVE_ONLY)])
+@pytest.mark.parametrize(
+    ("policy", "allowed"),
+    [("ObserveOnly", Adoption.FORBIDDEN), ("Full", Adoption.FORBIDDEN), ("Full", Adoption.OBSERVE_ONLY)],
+)
 async def test_adoption_beyond_the_projects_policy_is_refused_before_any_call(
-        client: ModelArtsClient, api: SignedClient, control: AsyncControlClient, policy: str,
-        allowed: Adoption) -> None:
+    client: ModelArtsClient, api: SignedClient, control: AsyncControlClient, policy: str, allowed: Adoption
+) -> None:
     name = await console_pool(api, "legacy-pool")
     await control.clear_requests()
     sink = RecordingSink()
-    result = await sync(client, sink, spec={"poolName": name, "managementPolicy": policy},
-                        binding=replace(BINDING, adoption=allowed))
+    result = await sync(
+        client, sink, spec={"poolName": name, "managementPolicy": policy}, binding=replace(BINDING, adoption=allowed)
+    )
     assert result.failed and sink.condition("Synced")["reason"] == "AdoptionForbidden"
     assert "poolName" not in sink.status and await control.requests() == []
 
@@ -118,16 +146,18 @@ async def test_adoption_beyond_the_projects_policy_is_refused_before_any_call(
 # --- read-after-create lag and failed creation --------------------------------------------------------
 
 
-async def test_a_new_pool_answering_404_is_not_created_again(client: ModelArtsClient,
-                                                             control: AsyncControlClient) -> None:
+async def test_a_new_pool_answering_404_is_not_created_again(
+    client: ModelArtsClient, control: AsyncControlClient
+) -> None:
     """Read-after-create lag: GET and both lists miss the new pool for a while. The name is kept, nothing is
     POSTed again, and the pool is mirrored once ModelArts shows it."""
     sink = RecordingSink()
     await sync(client, sink)
     name = sink.status["poolName"]
     await control.add_fault(method="GET", path_regex=f"/pools/{name}$", times=3, **NOT_FOUND)
-    await control.add_fault(method="GET", path_regex="/pools$", status=200, body=EMPTY_LIST,
-                            content_type="application/json", times=6)
+    await control.add_fault(
+        method="GET", path_regex="/pools$", status=200, body=EMPTY_LIST, content_type="application/json", times=6
+    )
     for _ in range(3):
         result = await sync(client, sink)
         assert sink.status["poolName"] == name and not result.failed
@@ -143,14 +173,16 @@ async def test_a_new_pool_answering_404_is_not_created_again(client: ModelArtsCl
 
 
 async def test_deleting_a_pool_hidden_by_lag_keeps_the_finalizer_until_it_is_really_gone(
-        client: ModelArtsClient, control: AsyncControlClient) -> None:
+    client: ModelArtsClient, control: AsyncControlClient
+) -> None:
     sink = RecordingSink()
     await sync(client, sink)  # created; never seen through GET or list yet
     name = sink.status["poolName"]
     await control.add_fault(method="DELETE", path_regex=f"/pools/{name}$", times=2, **NOT_FOUND)
     await control.add_fault(method="GET", path_regex=f"/pools/{name}$", times=2, **NOT_FOUND)
-    await control.add_fault(method="GET", path_regex="/pools$", status=200, body=EMPTY_LIST,
-                            content_type="application/json", times=4)
+    await control.add_fault(
+        method="GET", path_regex="/pools$", status=200, body=EMPTY_LIST, content_type="application/json", times=4
+    )
     step = await deletion(client, sink).step()
     assert not step.done, "a 404 for a pool never seen may be lag: releasing now could leak it"
     assert "does not show pool" in sink.condition("Deleting")["message"]
@@ -167,7 +199,8 @@ async def test_deleting_a_pool_hidden_by_lag_keeps_the_finalizer_until_it_is_rea
 
 
 async def test_many_objects_share_one_list_and_get_only_to_confirm_a_404(
-        client: ModelArtsClient, api: SignedClient, control: AsyncControlClient, emulator: RunningEmulator) -> None:
+    client: ModelArtsClient, api: SignedClient, control: AsyncControlClient, emulator: RunningEmulator
+) -> None:
     names = [await console_pool(api, f"shared-{i}", count=1) for i in range(5)]
     observer = PoolListObserver(key=(emulator.url, emulator.project_id, "0", "k"), client=client, page_size=2)
     wakes = {name: asyncio.Event() for name in names}
@@ -197,7 +230,8 @@ async def test_many_objects_share_one_list_and_get_only_to_confirm_a_404(
 
 
 async def test_when_the_list_fails_each_object_reads_its_own_pool(
-        client: ModelArtsClient, api: SignedClient, control: AsyncControlClient, emulator: RunningEmulator) -> None:
+    client: ModelArtsClient, api: SignedClient, control: AsyncControlClient, emulator: RunningEmulator
+) -> None:
     name = await console_pool(api, "fallback", count=1)
     observer = PoolListObserver(key=(emulator.url, emulator.project_id, "0", "k"), client=client, page_size=50)
     await control.add_fault(method="GET", path_regex="/pools$", status=503)
@@ -209,7 +243,8 @@ async def test_when_the_list_fails_each_object_reads_its_own_pool(
 
 
 async def test_right_after_a_patch_the_next_look_is_a_get(
-        client: ModelArtsClient, control: AsyncControlClient, emulator: RunningEmulator) -> None:
+    client: ModelArtsClient, control: AsyncControlClient, emulator: RunningEmulator
+) -> None:
     sink = RecordingSink()
     observer = PoolListObserver(key=(emulator.url, emulator.project_id, "0", "k"), client=client, page_size=50)
     reader = ObservedReader(observer, client, wait_seconds=5.0, writes={})
@@ -228,7 +263,7 @@ async def test_right_after_a_patch_the_next_look_is_a_get(
     await sync(client, sink, reader=reader, spec=scaled, generation=2)
     operations = [c["operation"] for c in await control.requests()]
     assert operations.count("patch") == 1, operations
-    after_patch = operations[operations.index("patch") + 1:]
+    after_patch = operations[operations.index("patch") + 1 :]
     assert after_patch and after_patch[0] == "show", f"the look after our own PATCH is a GET: {operations}"
     await observer.stop()
 
@@ -239,7 +274,8 @@ def test_status_is_typed_end_to_end() -> None:
 
 
 async def test_a_refused_first_create_leaves_no_intent_to_recover_a_same_named_pool(
-        client: ModelArtsClient, api: SignedClient, control: AsyncControlClient) -> None:
+    client: ModelArtsClient, api: SignedClient, control: AsyncControlClient
+) -> None:
     """Another team's pool holds the display name (created moments ago): the first POST gets 409. Retrying must
     not treat that pool as ours (it was found within the clock-skew allowance of an intent recorded before a
     POST that created nothing)."""

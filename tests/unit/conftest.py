@@ -46,9 +46,7 @@ async def http(fake: FakeModelArts) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def make_client(
-    http: httpx.AsyncClient, credentials: Credentials, sleep: RecordingSleep
-) -> MakeClient:
+def make_client(http: httpx.AsyncClient, credentials: Credentials, sleep: RecordingSleep) -> MakeClient:
     """A client on the fake server; keyword arguments override the defaults (no jitter, recorded sleep)."""
 
     def build(**overrides: Any) -> ModelArtsClient:

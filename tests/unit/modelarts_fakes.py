@@ -31,9 +31,7 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     )
 
 
-def pool_json(
-    name: str = "pool-ae01-" + PROJECT_ID, phase: str | None = "Running", **extra: Any
-) -> dict[str, Any]:
+def pool_json(name: str = "pool-ae01-" + PROJECT_ID, phase: str | None = "Running", **extra: Any) -> dict[str, Any]:
     """A show-pool answer shaped like the published examples."""
     status: dict[str, Any] = {"resources": {"available": [{"flavor": "modelarts.vm.cpu.8ud", "count": 1}]}}
     if phase is not None:
@@ -92,7 +90,6 @@ class RecordingSleep:
 
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
-
 
 
 MakeClient = Callable[..., ModelArtsClient]

@@ -18,8 +18,13 @@ SECRET_KEY = "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc"
 SECURITY_TOKEN = "st-TEMPORARY-security-token-abcdef"
 
 
-def pool(display: str = "train-a", phase: str | None = "Running", *, count: int = 2,
-         resource_id: str = "2a2af7e0-d3e4-4d23-81ab-d8d41aa5e256") -> dict[str, Any]:
+def pool(
+    display: str = "train-a",
+    phase: str | None = "Running",
+    *,
+    count: int = 2,
+    resource_id: str = "2a2af7e0-d3e4-4d23-81ab-d8d41aa5e256",
+) -> dict[str, Any]:
     """A pool exactly as modelarts-api.md describes it (buckets as lists, every enum a documented value)."""
     status: dict[str, Any] = {
         "resources": {"available": [{"flavor": "modelarts.vm.cpu.8ud", "count": count, "maxCount": count}]},

@@ -120,8 +120,17 @@ def test_stalled_deletion_does_not_repeat_the_cloud_error(verdicts: dict[str, Ve
 
 def test_missing_metadata_fields_do_not_break_the_script(binary: Path) -> None:
     """Argo CD may hand over a minimal object (e.g. right after creation); the script must not raise."""
-    (verdict,) = judge([{"apiVersion": "modelarts.operator.dev/v1alpha1", "kind": "ModelArtsPool",
-                         "metadata": {"name": "x"}, "status": {"conditions": []}}], binary=binary)
+    (verdict,) = judge(
+        [
+            {
+                "apiVersion": "modelarts.operator.dev/v1alpha1",
+                "kind": "ModelArtsPool",
+                "metadata": {"name": "x"},
+                "status": {"conditions": []},
+            }
+        ],
+        binary=binary,
+    )
     assert verdict == Verdict(status="Progressing", message="Waiting for the operator to report the pool's status")
 
 
@@ -144,8 +153,11 @@ def test_the_engine_withholds_the_string_library_unless_use_open_libs_is_set(bin
     (closed,) = judge([obj], patch=write_patch(tmp_path / "closed.yaml", script), binary=binary)
     assert closed.status == "Unknown", closed
     assert closed.error is not None
-    opened = write_patch(tmp_path / "open.yaml", script,
-                         **{"resource.customizations.useOpenLibs.modelarts.operator.dev_ModelArtsPool": "true"})
+    opened = write_patch(
+        tmp_path / "open.yaml",
+        script,
+        **{"resource.customizations.useOpenLibs.modelarts.operator.dev_ModelArtsPool": "true"},
+    )
     assert judge([obj], patch=opened, binary=binary) == [Verdict(status="Healthy", message="2 nodes")]
 
 
@@ -153,17 +165,26 @@ def test_the_engine_shows_pending_deletion_without_a_deletion_message(binary: Pa
     """Why the script sets deletionMessage: without it Argo CD 3.6 shows any object being deleted as Progressing."""
     patch = write_patch(tmp_path / "plain.yaml", 'return {status = "Degraded", message = "stuck"}')
     (verdict,) = judge([load("deletion-stalled")], patch=patch, binary=binary)
-    assert verdict == Verdict(status="Progressing",
-                              message="Pending deletion; blocked by finalizers: modelarts.operator.dev/pool-deletion")
+    assert verdict == Verdict(
+        status="Progressing", message="Pending deletion; blocked by finalizers: modelarts.operator.dev/pool-deletion"
+    )
 
 
 def test_the_engine_reads_what_kubectl_prints(binary: Path) -> None:
     """`kubectl get mapool -o json` (a List) and a single YAML object work as input, as docs/argocd.md shows."""
     obj = load("running")
-    for stdin in (json.dumps({"apiVersion": "v1", "kind": "List", "items": [obj, obj]}),
-                  (FIXTURES / "running.yaml").read_text()):
-        result = subprocess.run([str(binary), "-argocd-cm-patch", str(PATCH)], input=stdin, capture_output=True,
-                                text=True, check=True, timeout=60)
+    for stdin in (
+        json.dumps({"apiVersion": "v1", "kind": "List", "items": [obj, obj]}),
+        (FIXTURES / "running.yaml").read_text(),
+    ):
+        result = subprocess.run(
+            [str(binary), "-argocd-cm-patch", str(PATCH)],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
         verdicts = json.loads(result.stdout)
         assert verdicts and {v["status"] for v in verdicts} == {"Healthy"}, verdicts
 

@@ -95,7 +95,8 @@ async def test_create_pool_from_model_sends_no_status(fake: FakeModelArts, make_
     body = Pool(
         metadata={"labels": {"os.modelarts/name": "pool-ae01"}},
         spec=PoolSpec(
-            type="Dedicate", scope=["Train"],
+            type="Dedicate",
+            scope=["Train"],
             resources=[PoolResource(flavor="modelarts.vm.cpu.8ud", count=1)],
             network={"name": "net-01"},
         ),
@@ -123,8 +124,12 @@ async def test_create_pool_from_model_sends_no_status(fake: FakeModelArts, make_
 
 async def test_create_pool_from_dict_sends_it_unchanged(fake: FakeModelArts, make_client: MakeClient) -> None:
     fake.reply(json_response(201, pool_json(phase=None)))
-    body = {"apiVersion": "v2", "kind": "Pool", "metadata": {"labels": {"os.modelarts/name": "名字 x"}},
-            "spec": {"type": "Logical", "scope": ["Infer"], "resources": []}}
+    body = {
+        "apiVersion": "v2",
+        "kind": "Pool",
+        "metadata": {"labels": {"os.modelarts/name": "名字 x"}},
+        "spec": {"type": "Logical", "scope": ["Infer"], "resources": []},
+    }
     await make_client().create_pool(body)
     (request,) = fake.requests
     assert json.loads(request.content) == body
@@ -138,15 +143,17 @@ async def test_list_pools_without_and_with_filters(fake: FakeModelArts, make_cli
 
     pools = await client.list_pools()
     assert [pool.name for pool in pools] == [POOL, "pool-b"]
-    assert await client.list_pools(
-        workspace_id="0", label_selector="os.modelarts/name=pool ae01", status="created"
-    ) == []
+    assert (
+        await client.list_pools(workspace_id="0", label_selector="os.modelarts/name=pool ae01", status="created") == []
+    )
 
     plain, filtered = fake.requests
     assert str(plain.url) == f"{ENDPOINT}{POOLS_PATH}"
     assert filtered.url.path == POOLS_PATH
     assert dict(filtered.url.params) == {
-        "workspaceId": "0", "labelSelector": "os.modelarts/name=pool ae01", "status": "created",
+        "workspaceId": "0",
+        "labelSelector": "os.modelarts/name=pool ae01",
+        "status": "created",
     }
     for request in fake.requests:
         assert request.method == "GET"
@@ -231,32 +238,66 @@ def error_body(code: str, msg: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("operation", "response", "error_type", "error_code"),
     [
-        ("get", json_response(404, error_body("ModelArts.50015001", "pool not found")), PoolNotFound,
-         "ModelArts.50015001"),
-        ("delete", json_response(404, error_body("ModelArts.50015001", "pool not found")), PoolNotFound,
-         "ModelArts.50015001"),
-        ("create", json_response(409, error_body("ModelArts.50015000", "Pool already exists.")),
-         PoolAlreadyExists, "ModelArts.50015000"),
-        ("create", json_response(400, error_body("ModelArts.50004000", "bad request")), InvalidRequest,
-         "ModelArts.50004000"),
-        ("patch", json_response(400, error_body("ModelArts.50004100", "Content type not supported")),
-         InvalidRequest, "ModelArts.50004100"),
+        (
+            "get",
+            json_response(404, error_body("ModelArts.50015001", "pool not found")),
+            PoolNotFound,
+            "ModelArts.50015001",
+        ),
+        (
+            "delete",
+            json_response(404, error_body("ModelArts.50015001", "pool not found")),
+            PoolNotFound,
+            "ModelArts.50015001",
+        ),
+        (
+            "create",
+            json_response(409, error_body("ModelArts.50015000", "Pool already exists.")),
+            PoolAlreadyExists,
+            "ModelArts.50015000",
+        ),
+        (
+            "create",
+            json_response(400, error_body("ModelArts.50004000", "bad request")),
+            InvalidRequest,
+            "ModelArts.50004000",
+        ),
+        (
+            "patch",
+            json_response(400, error_body("ModelArts.50004100", "Content type not supported")),
+            InvalidRequest,
+            "ModelArts.50004100",
+        ),
         # A 404 that names something else (the network) says nothing about the pool.
-        ("create", json_response(404, error_body("ModelArts.50025001", "network not found")), InvalidRequest,
-         "ModelArts.50025001"),
-        ("get", json_response(404, error_body("APIG.0101", "The API does not exist")), InvalidRequest,
-         "APIG.0101"),
-        ("patch", json_response(409, error_body("ModelArts.50019999", "conflict")), InvalidRequest,
-         "ModelArts.50019999"),
-        ("get", json_response(401, error_body("ModelArts.50001000", "token invalid")), Unauthorized,
-         "ModelArts.50001000"),
+        (
+            "create",
+            json_response(404, error_body("ModelArts.50025001", "network not found")),
+            InvalidRequest,
+            "ModelArts.50025001",
+        ),
+        ("get", json_response(404, error_body("APIG.0101", "The API does not exist")), InvalidRequest, "APIG.0101"),
+        (
+            "patch",
+            json_response(409, error_body("ModelArts.50019999", "conflict")),
+            InvalidRequest,
+            "ModelArts.50019999",
+        ),
+        (
+            "get",
+            json_response(401, error_body("ModelArts.50001000", "token invalid")),
+            Unauthorized,
+            "ModelArts.50001000",
+        ),
         ("get", json_response(403, error_body("ModelArts.0203", "forbidden")), Forbidden, "ModelArts.0203"),
         ("get", json_response(429, error_body("APIG.0308", "over ratelimit")), Throttled, "APIG.0308"),
-        ("get", json_response(500, error_body("ModelArts.50005000", "internal")), ServerError,
-         "ModelArts.50005000"),
+        ("get", json_response(500, error_body("ModelArts.50005000", "internal")), ServerError, "ModelArts.50005000"),
         ("delete", httpx.Response(503, text="<html>Service Unavailable</html>"), ServerError, None),
-        ("get", httpx.Response(404, text="<html>not found</html>", headers={"Content-Type": "text/html"}),
-         MalformedResponse, None),
+        (
+            "get",
+            httpx.Response(404, text="<html>not found</html>", headers={"Content-Type": "text/html"}),
+            MalformedResponse,
+            None,
+        ),
         ("get", httpx.Response(400, text="bad"), MalformedResponse, None),
         ("get", httpx.Response(302, headers={"Location": "https://elsewhere/"}), MalformedResponse, None),
     ],

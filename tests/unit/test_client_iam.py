@@ -78,9 +78,7 @@ def make(http: httpx.AsyncClient, clock: Clock) -> tuple[ModelArtsClient, IamTok
         project_id=PROJECT_ID,
         clock=clock,
     )
-    client = ModelArtsClient(
-        http, endpoint=ENDPOINT, project_id=PROJECT_ID, auth=auth, retry=RetryPolicy.never()
-    )
+    client = ModelArtsClient(http, endpoint=ENDPOINT, project_id=PROJECT_ID, auth=auth, retry=RetryPolicy.never())
     return client, auth
 
 
@@ -115,9 +113,7 @@ async def test_token_is_refreshed_before_it_expires(cloud: FakeCloud, iam_http: 
     assert cloud.modelarts_tokens == ["token-1", "token-1", "token-2"]
 
 
-async def test_token_without_expiry_gets_a_conservative_lifetime(
-    cloud: FakeCloud, iam_http: httpx.AsyncClient
-) -> None:
+async def test_token_without_expiry_gets_a_conservative_lifetime(cloud: FakeCloud, iam_http: httpx.AsyncClient) -> None:
     cloud.expires_at = None
     clock = Clock()
     client, _ = make(iam_http, clock)
@@ -142,9 +138,7 @@ async def test_a_rejected_token_is_replaced_once(cloud: FakeCloud, iam_http: htt
     assert caught.value.error_code == "ModelArts.0201"
 
 
-async def test_iam_refusal_is_a_typed_error_without_the_password(
-    cloud: FakeCloud, iam_http: httpx.AsyncClient
-) -> None:
+async def test_iam_refusal_is_a_typed_error_without_the_password(cloud: FakeCloud, iam_http: httpx.AsyncClient) -> None:
     cloud.iam_status = 401
     client, auth = make(iam_http, Clock())
     with pytest.raises(Unauthorized) as caught:
@@ -155,9 +149,7 @@ async def test_iam_refusal_is_a_typed_error_without_the_password(
         assert PASSWORD not in text
 
 
-async def test_iam_answer_without_token_header_is_malformed(
-    cloud: FakeCloud, iam_http: httpx.AsyncClient
-) -> None:
+async def test_iam_answer_without_token_header_is_malformed(cloud: FakeCloud, iam_http: httpx.AsyncClient) -> None:
     cloud.send_token_header = False
     client, _ = make(iam_http, Clock())
     with pytest.raises(MalformedResponse, match="X-Subject-Token"):

@@ -205,9 +205,7 @@ async def test_create_is_retried_when_the_connection_was_refused(
 # --- hooks ----------------------------------------------------------------------------------------
 
 
-async def test_before_request_and_observer_see_every_attempt(
-    fake: FakeModelArts, make_client: MakeClient
-) -> None:
+async def test_before_request_and_observer_see_every_attempt(fake: FakeModelArts, make_client: MakeClient) -> None:
     events: list[str] = []
 
     async def before_request(operation: str) -> None:
@@ -220,15 +218,16 @@ async def test_before_request_and_observer_see_every_attempt(
     fake.reply(throttled(), httpx.ConnectError("refused"), ok())
     await make_client(before_request=before_request, observer=observer).get_pool(POOL)
     assert events == [
-        "before:get:0", "observed:get:429:1",
-        "before:get:1", "observed:get:transport_error:2",
-        "before:get:2", "observed:get:200:3",
+        "before:get:0",
+        "observed:get:429:1",
+        "before:get:1",
+        "observed:get:transport_error:2",
+        "before:get:2",
+        "observed:get:200:3",
     ]
 
 
-async def test_a_failing_observer_does_not_fail_the_call(
-    fake: FakeModelArts, make_client: MakeClient
-) -> None:
+async def test_a_failing_observer_does_not_fail_the_call(fake: FakeModelArts, make_client: MakeClient) -> None:
     def observer(operation: str, status: str, seconds: float) -> None:
         raise RuntimeError("metrics broke")
 
@@ -249,7 +248,10 @@ async def test_credentials_never_leak_into_errors_reprs_or_logs(
     client = make_client(auth=AkSkAuth(credentials))
     caplog.set_level(logging.DEBUG)  # every logger, httpx's included
     fake.reply(
-        server_error(500), throttled(), httpx.ConnectError("refused"), server_error(503),  # get: 4 attempts
+        server_error(500),
+        throttled(),
+        httpx.ConnectError("refused"),
+        server_error(503),  # get: 4 attempts
         json_response(401, {"error_code": "ModelArts.0201", "error_msg": "token expired"}),
         httpx.Response(404, text="<html>proxy page</html>"),
     )

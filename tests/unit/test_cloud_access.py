@@ -106,8 +106,10 @@ async def test_secret_reads_decode_base64_without_failing_on_garbage() -> None:
             pass
 
         async def _request(self, method: str, path: str, **_: object) -> dict[str, object]:
-            return {"metadata": {"labels": MARKED},
-                    "data": {"accessKey": base64.b64encode(b"AK").decode(), "secretKey": "%%%not-base64"}}
+            return {
+                "metadata": {"labels": MARKED},
+                "data": {"accessKey": base64.b64encode(b"AK").decode(), "secretKey": "%%%not-base64"},
+            }
 
     secret = await Fake().read_secret("ml", "x")
     assert secret.data["accessKey"] == b"AK" and secret.data["secretKey"] != b""
@@ -186,4 +188,3 @@ def test_credentials_nobody_uses_any_more_stop_counting_as_refused() -> None:
     assert counts == [1, 2, 1], "the unused lock is forgotten, the probed one stays until its answer"
     guard.observed("other", "401")
     assert counts == [1, 2, 1]
-

@@ -37,8 +37,11 @@ def test_printer_columns_of_the_design() -> None:
 def test_every_spec_field_is_described_for_kubectl_explain() -> None:
     spec = crd.openapi_schema()["properties"]["spec"]
     # Scalar list items (scope[], jobFlavors[]) are explained by their list's description.
-    undocumented = [path for path, node in _walk(spec, "spec")
-                    if "description" not in node and not (path.endswith("[]") and node.get("type") == "string")]
+    undocumented = [
+        path
+        for path, node in _walk(spec, "spec")
+        if "description" not in node and not (path.endswith("[]") and node.get("type") == "string")
+    ]
     assert undocumented == []
 
 
@@ -52,6 +55,11 @@ def test_cel_rules_guard_the_immutable_and_required_fields() -> None:
     schema = crd.openapi_schema()
     rules = schema["x-kubernetes-validations"] + schema["properties"]["spec"]["x-kubernetes-validations"]
     messages = " | ".join(rule["message"] for rule in rules)
-    for expected in ("spec.network is required for Dedicate pools", "spec.type is immutable",
-                     "spec.displayName is immutable", "spec.poolName is immutable", "spec.network is immutable"):
+    for expected in (
+        "spec.network is required for Dedicate pools",
+        "spec.type is immutable",
+        "spec.displayName is immutable",
+        "spec.poolName is immutable",
+        "spec.network is immutable",
+    ):
         assert expected in messages

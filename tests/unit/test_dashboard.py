@@ -31,8 +31,9 @@ def exported_names() -> set[str]:
     metrics.count_reconcile_error("sync")
     metrics.report_pool("ns", "a", PoolReport(phase="Deleting", nodes=NodeCounts(deleting=1), deletion_started=1.0))
     metrics.set_project_ready("p", True)
-    return {sample.name for family in text_string_to_metric_families(metrics.render().decode())
-            for sample in family.samples}
+    return {
+        sample.name for family in text_string_to_metric_families(metrics.render().decode()) for sample in family.samples
+    }
 
 
 def targets(board: dict[str, Any]) -> list[tuple[str, str]]:
@@ -60,8 +61,9 @@ def test_panels_and_alerts_ask_only_for_exported_metrics() -> None:
     exported = exported_names()
     board_metrics = {name for _, expr in targets(json.loads(dashboard.render())) for name in METRIC.findall(expr)}
     rules = yaml.safe_load(RULES.read_text())
-    rule_metrics = {name for group in rules["groups"] for rule in group["rules"]
-                    for name in METRIC.findall(rule["expr"])}
+    rule_metrics = {
+        name for group in rules["groups"] for rule in group["rules"] for name in METRIC.findall(rule["expr"])
+    }
     assert board_metrics - exported == set()
     assert rule_metrics - exported == set()
     # and the dashboard shows every family
@@ -72,13 +74,21 @@ def test_panels_and_alerts_ask_only_for_exported_metrics() -> None:
 
 def test_every_alert_has_a_runbook_section_and_the_annotations_it_needs() -> None:
     operations = (ROOT / "docs" / "operations.md").read_text()
-    anchors = {re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
-               for line in operations.splitlines() if line.startswith("#")}
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in operations.splitlines()
+        if line.startswith("#")
+    }
     rules = yaml.safe_load(RULES.read_text())
     alerts = [rule for group in rules["groups"] for rule in group["rules"] if "alert" in rule]
     assert {rule["alert"] for rule in alerts} == {
-        "ModelArtsPoolDeletionStalled", "ModelArtsPoolAbnormal", "ModelArtsThrottled", "ModelArtsCredentialsRefused",
-        "ModelArtsOperatorDown", "ModelArtsOperatorNoLeader"}
+        "ModelArtsPoolDeletionStalled",
+        "ModelArtsPoolAbnormal",
+        "ModelArtsThrottled",
+        "ModelArtsCredentialsRefused",
+        "ModelArtsOperatorDown",
+        "ModelArtsOperatorNoLeader",
+    }
     for rule in alerts:
         assert rule["labels"]["severity"] in {"critical", "warning"}, rule["alert"]
         assert {"summary", "description", "runbook_url"} <= set(rule["annotations"]), rule["alert"]

@@ -137,9 +137,7 @@ def test_dependencies_come_only_from_the_hash_locked_file(instructions: list[Ins
     builder_runs = " ".join(i.value for i in groups[0] if i.keyword == "RUN")
     assert "--require-hashes" in builder_runs and "requirements.lock" in builder_runs
     assert "--only-binary=:all:" in builder_runs, "no dependency may need a compiler"
-    final_installs = [
-        i.value for i in groups[-1] if i.keyword == "RUN" and "pip install" in i.value
-    ]
+    final_installs = [i.value for i in groups[-1] if i.keyword == "RUN" and "pip install" in i.value]
     assert final_installs
     for run in final_installs:
         for command in run.split("&&"):

@@ -65,8 +65,11 @@ def test_relative_links_and_anchors_resolve(page: Path) -> None:
 
 def test_every_setting_is_documented() -> None:
     page = text("configuration.md")
-    missing = [f"MODELARTS_{name.upper()}" for name in OperatorSettings.model_fields
-               if f"`MODELARTS_{name.upper()}`" not in page]
+    missing = [
+        f"MODELARTS_{name.upper()}"
+        for name in OperatorSettings.model_fields
+        if f"`MODELARTS_{name.upper()}`" not in page
+    ]
     assert missing == []
 
 
@@ -80,8 +83,11 @@ def test_every_emulator_flag_is_documented() -> None:
 
 def test_every_condition_reason_is_documented() -> None:
     page = text("resource.md")
-    reasons = {value for name, value in vars(conditions).items()
-               if name.startswith(("READY_", "SYNCED", "DELETION_")) and isinstance(value, str)}
+    reasons = {
+        value
+        for name, value in vars(conditions).items()
+        if name.startswith(("READY_", "SYNCED", "DELETION_")) and isinstance(value, str)
+    }
     assert sorted(reason for reason in reasons if f"`{reason}`" not in page) == []
 
 

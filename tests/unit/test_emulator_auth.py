@@ -19,9 +19,7 @@ from modelarts_operator.modelarts import signer
 AK, SK = "EMULATORACCESSKEY000", "EmulatorSecretKeyForLocalDevelopment0000"
 HOST = "127.0.0.1:8080"
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-VERIFIER = Verifier(
-    credentials={AK: SK, "OTHERKEY": "other-secret"}, token="tok-123", max_clock_skew_seconds=900
-)
+VERIFIER = Verifier(credentials={AK: SK, "OTHERKEY": "other-secret"}, token="tok-123", max_clock_skew_seconds=900)
 
 
 class Headers(dict[str, str]):
@@ -68,14 +66,10 @@ def sdk_signed(
 
 
 def verify(method: str, raw_path: str, headers: dict[str, str], body: bytes, now: datetime = NOW) -> str:
-    return VERIFIER.authenticate(
-        method=method, raw_path=raw_path, headers=Headers(headers), body=body, now=now
-    )
+    return VERIFIER.authenticate(method=method, raw_path=raw_path, headers=Headers(headers), body=body, now=now)
 
 
-def refused(
-    method: str, raw_path: str, headers: dict[str, str], body: bytes, now: datetime = NOW
-) -> ApiError:
+def refused(method: str, raw_path: str, headers: dict[str, str], body: bytes, now: datetime = NOW) -> ApiError:
     with pytest.raises(ApiError) as caught:
         verify(method, raw_path, headers, body, now)
     assert caught.value.status == 401
@@ -101,9 +95,7 @@ def refused(
         ("DELETE", [], b"", "application/merge-patch+json"),
     ],
 )
-def test_huawei_sdk_signatures_pass(
-    method: str, query: list[tuple[str, Any]], body: bytes, content_type: str
-) -> None:
+def test_huawei_sdk_signatures_pass(method: str, query: list[tuple[str, Any]], body: bytes, content_type: str) -> None:
     path = "/v2/p1/pools" if method in ("GET", "POST") else "/v2/p1/pools/pool-a-p1"
     uri, headers = sdk_signed(method, path, query, body, content_type)
     assert verify(method, uri, headers, body) == AK
@@ -165,9 +157,7 @@ def test_host_and_date_must_be_signed(left_out: str) -> None:
     headers = {"Host": HOST, "X-Sdk-Date": signer.format_sdk_date(NOW), "X-Project-Id": "p1"}
     lowered = {k.lower(): v for k, v in headers.items()}
     names = sorted(name for name in lowered if name != left_out)
-    canonical = signer.canonical_request(
-        "GET", "/v2/p1/pools", [], lowered, names, signer.EMPTY_PAYLOAD_SHA256
-    )
+    canonical = signer.canonical_request("GET", "/v2/p1/pools", [], lowered, names, signer.EMPTY_PAYLOAD_SHA256)
     signature = signer.compute_signature(SK, signer.string_to_sign(canonical, headers["X-Sdk-Date"]))
     authorization = signer.authorization_value(AK, names, signature)
     error = refused("GET", "/v2/p1/pools", {**headers, "Authorization": authorization}, b"")

@@ -24,19 +24,36 @@ def test_defaults_are_todays_cloud_without_lockout_or_throttling() -> None:
 
 
 def test_every_fidelity_flag() -> None:
-    config = config_from_args(parse(
-        "--visibility-delay-seconds", "10", "--second-delete", "error", "--resources-shape", "object",
-        "--lockout-after", "5", "--lockout-seconds", "2.5", "--rate-limit-per-minute", "120",
-    ))
+    config = config_from_args(
+        parse(
+            "--visibility-delay-seconds",
+            "10",
+            "--second-delete",
+            "error",
+            "--resources-shape",
+            "object",
+            "--lockout-after",
+            "5",
+            "--lockout-seconds",
+            "2.5",
+            "--rate-limit-per-minute",
+            "120",
+        )
+    )
     assert config.behaviour.visibility_delay_seconds == 10
     assert config.behaviour.second_delete == "error" and config.behaviour.resources_shape == "object"
     assert config.gateway == Gateway(lockout_after=5, lockout_seconds=2.5, rate_limit_per_minute=120)
 
 
-@pytest.mark.parametrize("argv", [
-    ("--visibility-delay-seconds", "-1"), ("--lockout-after", "-1"), ("--lockout-seconds", "-1"),
-    ("--rate-limit-per-minute", "-5"),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--visibility-delay-seconds", "-1"),
+        ("--lockout-after", "-1"),
+        ("--lockout-seconds", "-1"),
+        ("--rate-limit-per-minute", "-5"),
+    ],
+)
 def test_negative_values_are_refused(argv: tuple[str, ...]) -> None:
     with pytest.raises(SystemExit):
         config_from_args(parse(*argv))
@@ -59,4 +76,3 @@ def test_other_hosts_need_allow_remote(host: str) -> None:
         check_bind_host(host, allow_remote=False)
     assert "--allow-remote" in str(refused.value)
     check_bind_host(host, allow_remote=True)
-

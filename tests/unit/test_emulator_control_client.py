@@ -46,8 +46,12 @@ async def test_both_send_the_same_requests_and_read_the_same_answers() -> None:
     async_seen: list[httpx.Request] = []
     url = "http://127.0.0.1:1/"
     with httpx.Client(transport=recording_transport(sync_seen)) as http, ControlClient(url, http=http) as sync:
-        assert sync.add_fault(method="GET", status=503, times=2) == {"id": "1", "method": "GET", "status": 503,
-                                                                     "times": 2}
+        assert sync.add_fault(method="GET", status=503, times=2) == {
+            "id": "1",
+            "method": "GET",
+            "status": 503,
+            "times": 2,
+        }
         assert sync.requests(method="GET") == [{"method": "GET"}]
         sync.set_deletion("p", "fail", status=403)
         with pytest.raises(ControlError) as missing:
@@ -56,8 +60,12 @@ async def test_both_send_the_same_requests_and_read_the_same_answers() -> None:
         httpx.AsyncClient(transport=recording_transport(async_seen)) as async_http,
         AsyncControlClient(url, http=async_http) as aio,
     ):
-        assert await aio.add_fault(method="GET", status=503, times=2) == {"id": "1", "method": "GET", "status": 503,
-                                                                          "times": 2}
+        assert await aio.add_fault(method="GET", status=503, times=2) == {
+            "id": "1",
+            "method": "GET",
+            "status": 503,
+            "times": 2,
+        }
         assert await aio.requests(method="GET") == [{"method": "GET"}]
         await aio.set_deletion("p", "fail", status=403)
         with pytest.raises(ControlError) as async_missing:

@@ -191,8 +191,12 @@ def test_status_entries_carry_azs_when_the_spec_has_them(clock: FakeClock) -> No
     world.patch(name, {"spec": {"resources": [{"flavor": FLAVOR, "count": 4, "azs": azs}]}})
     resources = world.get(name)["status"]["resources"]
     assert resources["available"][0]["azs"] == azs
-    assert resources["creating"][0] == {"flavor": FLAVOR, "count": 1, "maxCount": 4, "azs": [{"az": "cn-north-4a",
-                                                                                               "count": 1}]}
+    assert resources["creating"][0] == {
+        "flavor": FLAVOR,
+        "count": 1,
+        "maxCount": 4,
+        "azs": [{"az": "cn-north-4a", "count": 1}],
+    }
 
 
 def test_no_azs_key_without_azs_in_the_spec(clock: FakeClock) -> None:
@@ -208,8 +212,11 @@ def test_resources_as_documented_single_objects(clock: FakeClock) -> None:
     double = world.create(body("pool-double", resources=two), ready=True, console=True)["metadata"]["name"]
     assert world.get(single)["status"]["resources"]["available"] == {"flavor": FLAVOR, "count": 2, "maxCount": 2}
     assert isinstance(world.get(double)["status"]["resources"]["available"], list)
-    listed_single = next(p for p in world.list_pools(workspace_id="0", selector=[], status=None)["items"]
-                         if p["metadata"]["name"] == single)
+    listed_single = next(
+        p
+        for p in world.list_pools(workspace_id="0", selector=[], status=None)["items"]
+        if p["metadata"]["name"] == single
+    )
     assert isinstance(listed_single["status"]["resources"]["available"], dict)
     deleting = world.delete(single)  # the DELETE snapshot too
     assert isinstance(deleting["status"]["resources"]["available"], dict)
@@ -228,8 +235,10 @@ def test_dedicate_pools_need_max_count_equal_to_count(clock: FakeClock) -> None:
     error = refused(world.create, bad)
     assert error.status == 400 and "maxCount must equal count" in error.error_msg
     name = world.create(body(pool_type="Dedicate"), ready=True, console=True)["metadata"]["name"]
-    assert refused(world.patch, name, {"spec": {"resources": [{"flavor": FLAVOR, "count": 3, "maxCount": 4}]}}).status \
+    assert (
+        refused(world.patch, name, {"spec": {"resources": [{"flavor": FLAVOR, "count": 3, "maxCount": 4}]}}).status
         == 400
+    )
     world.patch(name, {"spec": {"resources": [{"flavor": FLAVOR, "count": 3}]}})  # maxCount follows count
     logical = world.create(body("pool-elastic", resources=[{"flavor": FLAVOR, "count": 2, "maxCount": 3}]))
     assert logical["spec"]["resources"][0]["maxCount"] == 3  # Logical pools may grow
@@ -259,7 +268,6 @@ def test_a_bad_or_foreign_continue_token_is_a_400(clock: FakeClock) -> None:
         world.create(body(f"pool-{i:02d}"))
     token = world.list_pools(workspace_id="0", selector=[], status=None, limit=1)["metadata"]["continue"]
     for bad in ("not-a-token", "eyJ2IjoyfQ", token[:-3]):
-        assert refused(world.list_pools, workspace_id="0", selector=[], status=None, continue_token=bad).status \
-            == 400
+        assert refused(world.list_pools, workspace_id="0", selector=[], status=None, continue_token=bad).status == 400
     other_query = refused(world.list_pools, workspace_id="0", selector=[], status="creating", continue_token=token)
     assert other_query.status == 400 and "different query" in other_query.error_msg

@@ -28,8 +28,9 @@ def gate(**settings: Any) -> AccessGate:
 
 def headers(now: float, *, access_key: str = AK, secret_key: str = SK) -> CIMultiDict[str]:
     values = {"Host": "127.0.0.1:8080", "X-Sdk-Date": signer.format_sdk_date(datetime.fromtimestamp(now, UTC))}
-    authorization = signer.sign(access_key=access_key, secret_key=secret_key, method="GET", path=PATH,
-                                query_pairs=[], headers=values, body=b"")
+    authorization = signer.sign(
+        access_key=access_key, secret_key=secret_key, method="GET", path=PATH, query_pairs=[], headers=values, body=b""
+    )
     return CIMultiDict({**values, "Authorization": authorization})
 
 

@@ -145,9 +145,7 @@ def test_flavor_swap_creates_new_and_deletes_old(world: World, clock: FakeClock)
     assert pool["status"]["resources"]["creating"] == [{"flavor": "other", "count": 1, "maxCount": 1}]
     assert pool["status"]["resources"]["deleting"] == [{"flavor": FLAVOR, "count": 2}]
     clock.advance(4)
-    assert world.get(name)["status"]["resources"] == {
-        "available": [{"flavor": "other", "count": 1, "maxCount": 1}]
-    }
+    assert world.get(name)["status"]["resources"] == {"available": [{"flavor": "other", "count": 1, "maxCount": 1}]}
 
 
 def test_scope_enabling_and_disabling(world: World, clock: FakeClock) -> None:
@@ -242,8 +240,7 @@ def test_forced_phase_and_failed_filter(world: World, clock: FakeClock) -> None:
 def test_list_status_creating_and_created(world: World, clock: FakeClock) -> None:
     name = create(world)
     assert [
-        p["metadata"]["name"]
-        for p in world.list_pools(workspace_id="0", selector=[], status="creating")["items"]
+        p["metadata"]["name"] for p in world.list_pools(workspace_id="0", selector=[], status="creating")["items"]
     ] == [name]
     clock.advance(10)
     assert world.list_pools(workspace_id="0", selector=[], status="creating")["items"] == []
@@ -381,9 +378,7 @@ def test_state_round_trip(world: World, clock: FakeClock) -> None:
 
 def test_on_change_called_for_mutations_and_settling(clock: FakeClock) -> None:
     calls: list[int] = []
-    world = World(
-        project_id=PROJECT, timings=Timings(1, 1, 1), clock=clock, on_change=lambda: calls.append(1)
-    )
+    world = World(project_id=PROJECT, timings=Timings(1, 1, 1), clock=clock, on_change=lambda: calls.append(1))
     name = create(world)
     assert calls
     calls.clear()

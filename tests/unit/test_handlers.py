@@ -42,8 +42,11 @@ def test_index_keys_recorded_pools_wanted_display_names_and_projects() -> None:
 def test_index_claims_answers_from_the_index_per_project() -> None:
     data: dict[tuple[str, str], list[str] | list[DisplayNameClaim]] = {
         ("pool", "p-1"): ["ns/a"],
-        ("display", "x"): [DisplayNameClaim("ns/a", "t0", True, "proj"), DisplayNameClaim("ns/b", "t1", False, None),
-                           DisplayNameClaim("ns/c", "t2", True, "elsewhere")],
+        ("display", "x"): [
+            DisplayNameClaim("ns/a", "t0", True, "proj"),
+            DisplayNameClaim("ns/b", "t1", False, None),
+            DisplayNameClaim("ns/c", "t2", True, "elsewhere"),
+        ],
         ("project", "team-a"): ["ns/a", "ns/b"],
     }
     answered = claims.IndexClaims(data)
@@ -60,8 +63,9 @@ def test_invalid_project_specs_are_left_out_of_the_index() -> None:
 
 
 def test_routine_kopf_lines_become_debug() -> None:
-    routine = logging.LogRecord("kopf.objects", logging.INFO, "", 0, "Handler 'modelartspool_event' succeeded.",
-                                None, None)
+    routine = logging.LogRecord(
+        "kopf.objects", logging.INFO, "", 0, "Handler 'modelartspool_event' succeeded.", None, None
+    )
     real = logging.LogRecord("kopf.objects", logging.ERROR, "", 0, "Handler 'x' failed temporarily: boom", None, None)
     log_filter = _RoutineToDebugFilter()
     log_filter.filter(routine)
@@ -70,8 +74,11 @@ def test_routine_kopf_lines_become_debug() -> None:
 
 
 def body(rv: int, **meta: Any) -> dict[str, Any]:
-    return {"metadata": {"name": "p", "namespace": "ns", "uid": "u1", "resourceVersion": str(rv), **meta},
-            "spec": {}, "status": {}}
+    return {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u1", "resourceVersion": str(rv), **meta},
+        "spec": {},
+        "status": {},
+    }
 
 
 def test_worker_keeps_the_freshest_body_and_ignores_its_own_writes_coming_back() -> None:

@@ -31,8 +31,9 @@ def bare_path(tmp_path: Path) -> Path:
 
 def test_without_an_engine_or_root_it_exits_75_with_the_reason(bare_path: Path, tmp_path: Path) -> None:
     env = {"PATH": str(bare_path), "HOME": str(tmp_path / "home"), "MODELARTS_OPERATOR_CACHE": str(tmp_path / "c")}
-    result = subprocess.run([str(bare_path / "bash"), str(BUILD)], capture_output=True, text=True, env=env,
-                            timeout=30, check=False)
+    result = subprocess.run(
+        [str(bare_path / "bash"), str(BUILD)], capture_output=True, text=True, env=env, timeout=30, check=False
+    )
     assert result.returncode == 75, result.stderr
     assert "cannot build the image here: no Docker engine, and podman runc mmdebstrap missing" in result.stderr
     assert "(installing them needs root)" in result.stderr

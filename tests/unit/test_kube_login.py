@@ -90,6 +90,7 @@ def in_pod(monkeypatch: pytest.MonkeyPatch, account: Path, server: ApiServer, to
 def write_kubeconfig(path: Path, server: ApiServer, *, inline: bool) -> None:
     certs = server.certs
     if inline:
+
         def data(name: str) -> str:
             return base64.b64encode((certs / name).read_bytes()).decode()
 

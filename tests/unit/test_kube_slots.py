@@ -23,8 +23,10 @@ async def test_waiters_get_slots_urgent_first_then_in_order() -> None:
     order: list[str] = []
     first = asyncio.create_task(_hold(slots, "first", order, release, background=False))
     await asyncio.sleep(0)
-    waiters = [asyncio.create_task(_hold(slots, name, order, release, background=name.startswith("event")))
-               for name in ("event-1", "write-1", "event-2", "write-2")]
+    waiters = [
+        asyncio.create_task(_hold(slots, name, order, release, background=name.startswith("event")))
+        for name in ("event-1", "write-1", "event-2", "write-2")
+    ]
     await asyncio.sleep(0)
     assert order == ["first"]  # one slot: everybody else waits
     release.set()

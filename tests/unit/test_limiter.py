@@ -77,9 +77,7 @@ def assert_rate_bound(times: Sequence[float], rate: float, burst: int) -> None:
     for i in range(len(ordered)):
         for j in range(i, len(ordered)):
             allowed = burst + rate * (ordered[j] - ordered[i]) + EPSILON
-            assert j - i + 1 <= allowed, (
-                f"{j - i + 1} grants in [{ordered[i]}, {ordered[j]}], allowed {allowed}"
-            )
+            assert j - i + 1 <= allowed, f"{j - i + 1} grants in [{ordered[i]}, {ordered[j]}], allowed {allowed}"
 
 
 # --- basics --------------------------------------------------------------------------------------
@@ -343,5 +341,4 @@ async def test_throttle_observer_pauses_on_429_only(fake_time: FakeTime) -> None
     observer("list", "429", 0.2)
     assert bucket.penalties_total == 1
     assert bucket.paused_until == pytest.approx(1004.0)
-    assert seen == [("get", "200", 0.1), ("get", "503", 0.1), ("get", "transport_error", 0.1),
-                    ("list", "429", 0.2)]
+    assert seen == [("get", "200", 0.1), ("get", "503", 0.1), ("get", "transport_error", 0.1), ("list", "429", 0.2)]

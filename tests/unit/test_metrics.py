@@ -164,7 +164,8 @@ def test_deletion_series_exist_only_while_an_object_is_deleted(metrics: Metrics,
     metrics.report_pool("ns1", "b", PoolReport(phase=None, deletion_started=1_700_000_100.0, deletion_stalled=True))
     samples = scrape(server)
     assert value(samples, "modelarts_pool_deletion_started_timestamp_seconds", namespace="ns1", name="a") == (
-        1_700_000_000.0)
+        1_700_000_000.0
+    )
     assert value(samples, "modelarts_pool_deletion_stalled", namespace="ns1", name="a") == 0
     assert value(samples, "modelarts_pool_deletion_stalled", namespace="ns1", name="b") == 1
 

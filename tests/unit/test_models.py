@@ -102,8 +102,12 @@ SCALED_RESPONSE: dict[str, Any] = {
         "resources": {
             "creating": [{"flavor": "modelarts.vm.cpu.4ud", "count": 1, "maxCount": 1}],
             "available": [
-                {"flavor": "modelarts.vm.cpu.4ud", "count": 2, "azs": [{"az": "cn-north-4a", "count": 2}],
-                 "nodePool": "nodepool-default"}
+                {
+                    "flavor": "modelarts.vm.cpu.4ud",
+                    "count": 2,
+                    "azs": [{"az": "cn-north-4a", "count": 2}],
+                    "nodePool": "nodepool-default",
+                }
             ],
         },
         "scope": [{"scopeType": "Train", "state": "Enabled"}, {"scopeType": "Infer", "state": "Enabling"}],
@@ -132,9 +136,7 @@ UPDATE_BODY: dict[str, Any] = {
     },
     "spec": {
         "scope": ["Train"],
-        "resources": [
-            {"flavor": "modelarts.vm.cpu.4ud", "count": 3, "azs": [{"az": "cn-north-4a", "count": 3}]}
-        ],
+        "resources": [{"flavor": "modelarts.vm.cpu.4ud", "count": 3, "azs": [{"az": "cn-north-4a", "count": 3}]}],
         "jobFlavors": ["x"],
         "driver": {"gpuVersion": "v", "npuVersion": "w", "updateStrategy": "idle"},
     },
@@ -156,10 +158,13 @@ def test_pool_documents_round_trip(document: dict[str, Any]) -> None:
 def test_create_body_from_the_model_is_the_documented_body() -> None:
     pool = Pool.model_validate(copy.deepcopy(CREATE_BODY))
     assert pool.to_create_body() == CREATE_BODY
-    assert pool.to_wire() == {**CREATE_BODY, "status": {
-        "resources": {"creating": [], "available": [], "abnormal": [], "deleting": [], "creationFailed": []},
-        "scope": [],
-    }}
+    assert pool.to_wire() == {
+        **CREATE_BODY,
+        "status": {
+            "resources": {"creating": [], "available": [], "abnormal": [], "deleting": [], "creationFailed": []},
+            "scope": [],
+        },
+    }
 
 
 def test_update_body_parts_round_trip() -> None:
@@ -226,7 +231,8 @@ def test_unknown_enum_values_survive() -> None:
 
 def test_nulls_read_as_empty() -> None:
     document = {
-        "apiVersion": "v2", "kind": "Pool",
+        "apiVersion": "v2",
+        "kind": "Pool",
         "metadata": {"name": "p", "labels": None, "annotations": None},
         "spec": {"type": "Logical", "scope": None, "resources": None},
         "status": {
@@ -272,7 +278,9 @@ def test_pool_list() -> None:
 def test_models_built_in_python_leave_out_what_was_not_given() -> None:
     spec = PoolSpec(type="Logical", scope=["Infer"], resources=[PoolResource(flavor="f", count=2)])
     assert spec.to_wire() == {
-        "type": "Logical", "scope": ["Infer"], "resources": [{"flavor": "f", "count": 2}],
+        "type": "Logical",
+        "scope": ["Infer"],
+        "resources": [{"flavor": "f", "count": 2}],
     }
     assert PoolStatus().phase is None
 
@@ -296,9 +304,7 @@ _SDK_MODELS: list[tuple[type[BaseModel], list[str]]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("model", "sdk_names"), _SDK_MODELS, ids=[model.__name__ for model, _ in _SDK_MODELS]
-)
+@pytest.mark.parametrize(("model", "sdk_names"), _SDK_MODELS, ids=[model.__name__ for model, _ in _SDK_MODELS])
 def test_wire_names_match_huaweis_sdk(model: type[BaseModel], sdk_names: list[str]) -> None:
     sdk_wire_names: set[str] = set()
     for qualified in sdk_names:
@@ -314,39 +320,60 @@ BEYOND_THE_SDK: dict[type[BaseModel], set[str]] = {models.PoolResourcesStatus: {
 
 
 def _with_resources(resources: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": "v2", "kind": "Pool", "metadata": {"name": "p"}, "spec": {"type": "Logical"},
-            "status": {"phase": "Running", "resources": resources}}
+    return {
+        "apiVersion": "v2",
+        "kind": "Pool",
+        "metadata": {"name": "p"},
+        "spec": {"type": "Logical"},
+        "status": {"phase": "Running", "resources": resources},
+    }
 
 
 def test_a_bucket_as_one_object_reads_as_a_one_element_list() -> None:
     """The shape Huawei's doc table and every SDK describe; the real cloud sends lists (§10). Both are read."""
-    documented = Pool.model_validate(_with_resources({
-        "available": {"flavor": "modelarts.vm.cpu.8ud", "count": 2, "maxCount": 2},
-        "deleting": {"flavor": "modelarts.vm.cpu.8ud", "count": 1},
-    }))
-    observed = Pool.model_validate(_with_resources({
-        "available": [{"flavor": "modelarts.vm.cpu.8ud", "count": 2, "maxCount": 2}],
-        "deleting": [{"flavor": "modelarts.vm.cpu.8ud", "count": 1}],
-    }))
+    documented = Pool.model_validate(
+        _with_resources(
+            {
+                "available": {"flavor": "modelarts.vm.cpu.8ud", "count": 2, "maxCount": 2},
+                "deleting": {"flavor": "modelarts.vm.cpu.8ud", "count": 1},
+            }
+        )
+    )
+    observed = Pool.model_validate(
+        _with_resources(
+            {
+                "available": [{"flavor": "modelarts.vm.cpu.8ud", "count": 2, "maxCount": 2}],
+                "deleting": [{"flavor": "modelarts.vm.cpu.8ud", "count": 1}],
+            }
+        )
+    )
     assert documented == observed
     assert [item.count for item in documented.status.resources.available] == [2]
     assert documented.status.resources.creating == []
 
 
 def test_the_creation_failed_bucket_is_read() -> None:
-    pool = Pool.model_validate(_with_resources({
-        "available": [{"flavor": "f", "count": 1}], "creationFailed": [{"flavor": "f", "count": 2}],
-    }))
+    pool = Pool.model_validate(
+        _with_resources(
+            {
+                "available": [{"flavor": "f", "count": 1}],
+                "creationFailed": [{"flavor": "f", "count": 2}],
+            }
+        )
+    )
     assert [item.count for item in pool.status.resources.creation_failed] == [2]
     assert pool.status.resources.bucket("creation_failed") == pool.status.resources.creation_failed
 
 
-@pytest.mark.parametrize("resources", [
-    {},  # every bucket missing
-    {"available": None, "creating": {}},  # null, and an empty object
-    {"available": [{"count": 3}]},  # an entry without a flavor
-    {"available": [{"flavor": "f", "count": 1, "brandNew": {"x": 1}}], "someNewBucket": [{"count": 1}]},
-])
+@pytest.mark.parametrize(
+    "resources",
+    [
+        {},  # every bucket missing
+        {"available": None, "creating": {}},  # null, and an empty object
+        {"available": [{"count": 3}]},  # an entry without a flavor
+        {"available": [{"flavor": "f", "count": 1, "brandNew": {"x": 1}}], "someNewBucket": [{"count": 1}]},
+    ],
+)
 def test_missing_buckets_fields_and_unknown_ones_never_fail(resources: dict[str, Any]) -> None:
     pool = Pool.model_validate(_with_resources(resources))
     assert pool.status.phase == "Running"

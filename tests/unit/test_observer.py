@@ -47,8 +47,13 @@ async def test_a_list_refused_before_sending_is_retried_later_not_at_once() -> N
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=json.dumps({"items": []})))
     clock = FrozenClock()
     async with httpx.AsyncClient(transport=transport) as http:
-        client = ModelArtsClient(http, endpoint="https://modelarts.cn-north-4.myhuaweicloud.com", project_id="p",
-                                 auth=TokenAuth("token"), before_request=before_request)
+        client = ModelArtsClient(
+            http,
+            endpoint="https://modelarts.cn-north-4.myhuaweicloud.com",
+            project_id="p",
+            auth=TokenAuth("token"),
+            before_request=before_request,
+        )
         observer = PoolListObserver(key=("e", "p", "0", "k"), client=client, page_size=10, clock=clock)
         observer.subscribe("ns/a", "pool-a", 60.0, asyncio.Event())
         await listed(observer, lambda: observer.snapshot is not None)
@@ -71,8 +76,13 @@ async def test_an_observer_nobody_needs_makes_no_call() -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=json.dumps({"items": []})))
     clock = FrozenClock()
     async with httpx.AsyncClient(transport=transport) as http:
-        client = ModelArtsClient(http, endpoint="https://modelarts.cn-north-4.myhuaweicloud.com", project_id="p",
-                                 auth=TokenAuth("token"), before_request=before_request)
+        client = ModelArtsClient(
+            http,
+            endpoint="https://modelarts.cn-north-4.myhuaweicloud.com",
+            project_id="p",
+            auth=TokenAuth("token"),
+            before_request=before_request,
+        )
         observer = PoolListObserver(key=("e", "p", "0", "k"), client=client, page_size=10, clock=clock)
         observer.subscribe("ns/a", "pool-a", 5.0, asyncio.Event())
         await listed(observer, lambda: observer.snapshot is not None)

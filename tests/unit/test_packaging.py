@@ -116,8 +116,10 @@ def test_examples_cover_the_documented_cases() -> None:
     assert "poolName" in pools["adopt.yaml"] and pools["adopt.yaml"]["managementPolicy"] == "ObserveOnly"
     project = load_examples()["project.yaml"]
     assert project["kind"] == names.PROJECT_KIND
-    assert ModelArtsProjectSpec.model_validate(project["spec"]).credentials_secret_ref.name == (
-        load_examples()["credentials-secret.yaml"]["metadata"]["name"])
+    assert (
+        ModelArtsProjectSpec.model_validate(project["spec"]).credentials_secret_ref.name
+        == (load_examples()["credentials-secret.yaml"]["metadata"]["name"])
+    )
 
 
 def test_argocd_registration_is_documented_with_the_real_key() -> None:

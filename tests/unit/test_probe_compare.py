@@ -55,15 +55,18 @@ def test_a_missing_display_name_label_and_an_undocumented_billing_mode_are_diffe
     del answer["metadata"]["labels"]["os.modelarts/name"]
     answer["metadata"]["annotations"]["os.modelarts/billing.mode"] = "2"
     found = kinds(compare_pool_answer(AnswerKind.GET, answer, "get"))
-    assert found == {(Severity.DIFFERENCE, "missing-field", "metadata.labels"),
-                     (Severity.DIFFERENCE, "unknown-value", "metadata.annotations")}
+    assert found == {
+        (Severity.DIFFERENCE, "missing-field", "metadata.labels"),
+        (Severity.DIFFERENCE, "unknown-value", "metadata.annotations"),
+    }
 
 
 def test_numbers_sent_as_strings_are_a_type_difference_not_an_incompatibility() -> None:
     answer = pool()
     answer["status"]["resources"]["available"][0]["count"] = "2"
     assert kinds(compare_pool_answer(AnswerKind.GET, answer, "get")) == {
-        (Severity.DIFFERENCE, "type", "status.resources.available[*].count")}
+        (Severity.DIFFERENCE, "type", "status.resources.available[*].count")
+    }
 
 
 def test_an_answer_the_operator_cannot_read_is_incompatible() -> None:
@@ -78,7 +81,8 @@ def test_list_paging_metadata_is_not_in_the_notes() -> None:
     answer: dict[str, Any] = pool_list(pool())
     answer["metadata"] = {"continue": "token"}
     assert kinds(compare_pool_answer(AnswerKind.LIST, answer, "list")) == {
-        (Severity.DIFFERENCE, "unknown-field", "metadata")}
+        (Severity.DIFFERENCE, "unknown-field", "metadata")
+    }
 
 
 def test_the_same_difference_in_many_pools_is_one_row_counted() -> None:
@@ -92,8 +96,7 @@ def test_the_same_difference_in_many_pools_is_one_row_counted() -> None:
 def test_error_answers_known_unknown_and_mispaired() -> None:
     not_found = {"error_code": "ModelArts.50015001", "error_msg": "pool not found"}
     assert kinds(compare_error_answer(404, not_found, "get")) == {(Severity.INFO, "error-code", "error_code")}
-    gateway = {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information",
-               "request_id": "abc"}
+    gateway = {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information", "request_id": "abc"}
     assert kinds(compare_error_answer(401, gateway, "list")) == {(Severity.INFO, "error-code", "error_code")}
     unknown = compare_error_answer(403, {"error_code": "ModelArts.7777", "error_msg": "no"}, "get")
     assert [(f.severity, f.kind) for f in unknown] == [(Severity.DIFFERENCE, "error-code")]

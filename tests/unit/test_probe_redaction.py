@@ -27,8 +27,9 @@ from modelarts_operator.tools.probe import ProbeResult, Target, run_probe
 from modelarts_operator.tools.recording import ReplayTransport, load_records, write_records
 from modelarts_operator.tools.redaction import Redactor
 
-CREDENTIALS = Credentials(access_key=ACCESS_KEY, secret_key=SecretStr(SECRET_KEY),
-                          security_token=SecretStr(SECURITY_TOKEN))
+CREDENTIALS = Credentials(
+    access_key=ACCESS_KEY, secret_key=SecretStr(SECRET_KEY), security_token=SecretStr(SECURITY_TOKEN)
+)
 RESOURCE_ID = "2a2af7e0-d3e4-4d23-81ab-d8d41aa5e256"
 
 
@@ -52,10 +53,14 @@ def test_the_same_value_gets_the_same_placeholder_and_redacting_twice_changes_no
     redact = redactor()
     first = redact.json(pool("a-pool"))
     second = redact.json(pool("b-pool", resource_id="0f0e0d0c-0b0a-4909-8807-060504030201"))
-    assert first["metadata"]["labels"]["os.modelarts/tenant.domain.id"] == \
-        second["metadata"]["labels"]["os.modelarts/tenant.domain.id"]
-    assert first["metadata"]["labels"]["os.modelarts/resource.id"] != \
-        second["metadata"]["labels"]["os.modelarts/resource.id"]
+    assert (
+        first["metadata"]["labels"]["os.modelarts/tenant.domain.id"]
+        == second["metadata"]["labels"]["os.modelarts/tenant.domain.id"]
+    )
+    assert (
+        first["metadata"]["labels"]["os.modelarts/resource.id"]
+        != second["metadata"]["labels"]["os.modelarts/resource.id"]
+    )
     assert redact.json(first) == first
 
 
@@ -70,24 +75,38 @@ async def test_recorded_files_hold_no_account_id_or_secret_and_replay_to_the_sam
     documented = pool("b-pool", "Deleting")
     documented["status"]["resources"]["deleting"] = documented["status"]["resources"].pop("available")[0]
     cloud = FakeCloud([pool("a-pool"), documented])
-    cloud.override = lambda request: json_response(
-        403, {"error_code": "ModelArts.0299", "error_msg": f"ak {ACCESS_KEY} may not list failed pools of "
-              f"{PROJECT_ID}"}) if request.url.params.get("status") == "failed" else None
+    cloud.override = lambda request: (
+        json_response(
+            403,
+            {"error_code": "ModelArts.0299", "error_msg": f"ak {ACCESS_KEY} may not list failed pools of {PROJECT_ID}"},
+        )
+        if request.url.params.get("status") == "failed"
+        else None
+    )
     target = Target(endpoint=ENDPOINT, project_id=PROJECT_ID)
-    recorded = await run_probe(target, CREDENTIALS, transport=httpx.MockTransport(cloud.handler),
-                               retry=RetryPolicy.never())
+    recorded = await run_probe(
+        target, CREDENTIALS, transport=httpx.MockTransport(cloud.handler), retry=RetryPolicy.never()
+    )
     assert recorded.exit_code == 1
     files = write_records(recorded.exchanges, tmp_path, redactor())
-    assert [path.name for path in files] == ["001-list.json", "002-list-status-failed.json", "003-get.json",
-                                             "004-get.json"]
+    assert [path.name for path in files] == [
+        "001-list.json",
+        "002-list-status-failed.json",
+        "003-get.json",
+        "004-get.json",
+    ]
     text = "".join(path.read_text() for path in files)
     for secret in (PROJECT_ID, DOMAIN_ID, ACCESS_KEY, SECRET_KEY, SECURITY_TOKEN, RESOURCE_ID):
         assert secret not in text
 
     records = load_records(tmp_path)
     placeholder = records[0]["request"]["path"].split("/")[2]
-    replayed = await run_probe(Target(endpoint=ENDPOINT, project_id=placeholder), CREDENTIALS,
-                               transport=ReplayTransport(records), retry=RetryPolicy.never())
+    replayed = await run_probe(
+        Target(endpoint=ENDPOINT, project_id=placeholder),
+        CREDENTIALS,
+        transport=ReplayTransport(records),
+        retry=RetryPolicy.never(),
+    )
     assert replayed.exit_code == recorded.exit_code
     assert [exchange.label for exchange in replayed.exchanges] == [exchange.label for exchange in recorded.exchanges]
 

@@ -36,28 +36,39 @@ def test_every_recorded_answer_reads_through_the_operators_models() -> None:
         else:
             pools.extend(PoolList.model_validate(body).items)
     assert sorted(pool.status.phase or "" for pool in pools) == ["Creating", "Creating", "Running", "Running"]
-    documented = next(pool for pool in pools if pool.status.resources.available and pool.metadata.display_name ==
-                      "train-a")
+    documented = next(
+        pool for pool in pools if pool.status.resources.available and pool.metadata.display_name == "train-a"
+    )
     assert documented.status.resources.available[0].count == 2
 
 
 def test_only_the_injected_answer_differs_from_the_notes() -> None:
     differences = {
-        record["sequence"]: [(f.kind, f.field) for f in compare_pool_answer(
-            AnswerKind.GET if record["label"] == "get" else AnswerKind.LIST, record["response"]["body"],
-            record["label"])]
+        record["sequence"]: [
+            (f.kind, f.field)
+            for f in compare_pool_answer(
+                AnswerKind.GET if record["label"] == "get" else AnswerKind.LIST,
+                record["response"]["body"],
+                record["label"],
+            )
+        ]
         for record in records()
     }
     assert {sequence: found for sequence, found in differences.items() if found} == {
-        3: [("shape", "status.resources.available")]}
+        3: [("shape", "status.resources.available")]
+    }
 
 
 async def test_replaying_the_recording_gives_the_recorded_report() -> None:
     loaded = records()
     project = loaded[0]["request"]["path"].split("/")[2]
     credentials = Credentials(access_key="REPLAYACCESSKEY00000", secret_key=SecretStr("replay"))
-    result = await run_probe(Target(endpoint="https://modelarts.cn-north-4.myhuaweicloud.com", project_id=project),
-                             credentials, transport=ReplayTransport(loaded), retry=RetryPolicy.never())
+    result = await run_probe(
+        Target(endpoint="https://modelarts.cn-north-4.myhuaweicloud.com", project_id=project),
+        credentials,
+        transport=ReplayTransport(loaded),
+        retry=RetryPolicy.never(),
+    )
     report = json.loads((RECORDING / "report.json").read_text())
     assert result.exit_code == report["exitCode"] == 1
     recorded = {(f["kind"], f["answer"], f["field"], f["count"]) for f in report["findings"] if f["kind"] != "endpoint"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -20,9 +21,10 @@ CREDENTIALS = Credentials(access_key=ACCESS_KEY, secret_key=SecretStr(SECRET_KEY
 TARGET = Target(endpoint=ENDPOINT, project_id=PROJECT_ID)
 
 
-async def probe(cloud: FakeCloud, **options: object) -> ProbeResult:
-    return await run_probe(TARGET, CREDENTIALS, transport=httpx.MockTransport(cloud.handler),
-                           retry=RetryPolicy.never(), **options)  # type: ignore[arg-type]
+async def probe(cloud: FakeCloud, **options: Any) -> ProbeResult:
+    return await run_probe(
+        TARGET, CREDENTIALS, transport=httpx.MockTransport(cloud.handler), retry=RetryPolicy.never(), **options
+    )
 
 
 async def test_a_cloud_as_the_notes_describe_it_is_compatible_and_only_read() -> None:
@@ -43,7 +45,8 @@ async def test_a_cloud_as_the_notes_describe_it_is_compatible_and_only_read() ->
 async def test_refused_credentials_end_the_probe_after_one_request() -> None:
     cloud = FakeCloud([pool()])
     cloud.override = lambda request: json_response(
-        401, {"error_code": "APIGW.0301", "error_msg": f"Get secretKey failed,ak:{ACCESS_KEY},err:ak not exist"})
+        401, {"error_code": "APIGW.0301", "error_msg": f"Get secretKey failed,ak:{ACCESS_KEY},err:ak not exist"}
+    )
     result = await probe(cloud)
     assert result.exit_code == 2 and result.verdict == "unreachable"
     assert len(cloud.requests) == 1  # five failures would lock the key for five minutes
@@ -60,8 +63,9 @@ async def test_a_connection_that_fails_is_unreachable() -> None:
 
 async def test_something_that_is_not_modelarts_is_unreachable() -> None:
     cloud = FakeCloud([pool()])
-    cloud.override = lambda request: httpx.Response(404, content=b"<html>Not Found</html>",
-                                                    headers={"Content-Type": "text/html"})
+    cloud.override = lambda request: httpx.Response(
+        404, content=b"<html>Not Found</html>", headers={"Content-Type": "text/html"}
+    )
     result = await probe(cloud)
     assert result.exit_code == 2 and "not ModelArts JSON" in (result.unreachable or "")
     assert len(cloud.requests) == 1
@@ -74,7 +78,8 @@ async def test_a_list_the_operator_cannot_read_is_a_difference_and_the_pools_are
     result = await probe(cloud, sample=3)
     assert result.exit_code == 1
     assert ("incompatible", "unreadable", "items[*].spec") in {
-        (str(f.finding.severity), f.finding.kind, f.finding.field) for f in result.findings}
+        (str(f.finding.severity), f.finding.kind, f.finding.field) for f in result.findings
+    }
     assert len(result.sampled) == 2  # names taken from the raw answer
 
 
@@ -97,8 +102,9 @@ async def test_compressed_answers_are_recorded_decompressed() -> None:
     def gzipped(request: httpx.Request) -> httpx.Response | None:
         if request.url.path.endswith("/pools") and "status" not in request.url.params:
             body = gzip.compress(json.dumps(pool_list(pool())).encode())
-            return httpx.Response(200, content=body, headers={"Content-Type": "application/json",
-                                                              "Content-Encoding": "gzip"})
+            return httpx.Response(
+                200, content=body, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}
+            )
         return None
 
     cloud = FakeCloud([pool()])
@@ -115,8 +121,7 @@ async def test_the_recording_transport_sends_nothing_but_get() -> None:
         sent.append(request)
         return json_response(200, {})
 
-    async with httpx.AsyncClient(transport=RecordingTransport(httpx.MockTransport(count),
-                                                              max_body_bytes=1024)) as http:
+    async with httpx.AsyncClient(transport=RecordingTransport(httpx.MockTransport(count), max_body_bytes=1024)) as http:
         for method in ("POST", "PATCH", "DELETE", "PUT"):
             with pytest.raises(WriteRefused):
                 await http.request(method, f"{ENDPOINT}/v2/{PROJECT_ID}/pools/x", content=b"{}")

@@ -44,22 +44,37 @@ def test_merge_patch_is_empty_when_equal_and_removes_with_null() -> None:
     assert merge_patch({"l": [1, 2]}, {"l": [2]}) == {"l": [2]}
 
 
-SPEC = ModelArtsPoolSpec.model_validate({
-    "type": "Dedicate", "scope": ["Train"], "network": {"name": "net-1"}, "description": "team a",
-    "workspaceId": "ws-1", "resources": [{"flavor": "f1", "count": 2}],
-    "driver": {"gpuVersion": "535.54", "updateStrategy": "idle"},
-})
+SPEC = ModelArtsPoolSpec.model_validate(
+    {
+        "type": "Dedicate",
+        "scope": ["Train"],
+        "network": {"name": "net-1"},
+        "description": "team a",
+        "workspaceId": "ws-1",
+        "resources": [{"flavor": "f1", "count": 2}],
+        "driver": {"gpuVersion": "535.54", "updateStrategy": "idle"},
+    }
+)
 
 
 def pool(**spec: Any) -> Pool:
-    base = {"type": "Dedicate", "scope": ["Train"], "resources": [{"flavor": "f1", "count": 2, "maxCount": 2}],
-            "driver": {"gpuVersion": "535.54", "updateStrategy": "idle"}}
-    return Pool.model_validate({
-        "metadata": {"name": "p-1", "labels": {"os.modelarts/name": "pool-a", "os.modelarts/workspace.id": "ws-1"},
-                     "annotations": {"os.modelarts/description": "team a"}},
-        "spec": {**base, **spec},
-        "status": {"phase": "Running", "resources": {"available": [{"flavor": "f1", "count": 2}]}},
-    })
+    base = {
+        "type": "Dedicate",
+        "scope": ["Train"],
+        "resources": [{"flavor": "f1", "count": 2, "maxCount": 2}],
+        "driver": {"gpuVersion": "535.54", "updateStrategy": "idle"},
+    }
+    return Pool.model_validate(
+        {
+            "metadata": {
+                "name": "p-1",
+                "labels": {"os.modelarts/name": "pool-a", "os.modelarts/workspace.id": "ws-1"},
+                "annotations": {"os.modelarts/description": "team a"},
+            },
+            "spec": {**base, **spec},
+            "status": {"phase": "Running", "resources": {"available": [{"flavor": "f1", "count": 2}]}},
+        }
+    )
 
 
 def test_create_body_is_an_on_demand_pool_with_labels() -> None:
@@ -75,15 +90,14 @@ def test_patch_is_empty_when_pool_matches_and_names_only_what_changed() -> None:
     assert desired.pool_patch(SPEC, pool()) == {}
     assert SPEC.resources is not None
     scaled = SPEC.model_copy(update={"resources": [SPEC.resources[0].model_copy(update={"count": 3})]})
-    assert desired.pool_patch(scaled, pool()) == {
-        "spec": {"resources": [{"flavor": "f1", "count": 3, "maxCount": 3}]}
-    }
+    assert desired.pool_patch(scaled, pool()) == {"spec": {"resources": [{"flavor": "f1", "count": 3, "maxCount": 3}]}}
     assert desired.pool_patch(SPEC, pool(scope=["Train", "Infer"])) == {"spec": {"scope": ["Train"]}}
 
 
 def test_fields_the_user_left_out_are_not_fought_over() -> None:
-    minimal = ModelArtsPoolSpec.model_validate({"type": "Logical", "scope": ["Train"],
-                                                "resources": [{"flavor": "f1", "count": 2}]})
+    minimal = ModelArtsPoolSpec.model_validate(
+        {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": "f1", "count": 2}]}
+    )
     assert desired.pool_patch(minimal, pool(jobFlavors=["x"])) == {}
 
 
@@ -98,40 +112,63 @@ def test_workspace_change_goes_alone() -> None:
         (None, {}, False, "Creating"),
         ("Creating", {"creating": [{"flavor": "f", "count": 2}]}, False, "Creating"),
         ("Running", {"available": [{"flavor": "f", "count": 2}]}, True, "Available"),
-        ("Running", {"available": [{"flavor": "f", "count": 2}], "creating": [{"flavor": "f", "count": 1}]},
-         False, "Scaling"),
+        (
+            "Running",
+            {"available": [{"flavor": "f", "count": 2}], "creating": [{"flavor": "f", "count": 1}]},
+            False,
+            "Scaling",
+        ),
         ("Abnormal", {}, False, "Abnormal"),
         ("Deleting", {"deleting": [{"flavor": "f", "count": 1}]}, False, "Deleting"),
         ("SomethingNew", {}, False, "UnknownPhase"),
         ("CreationFailed", {}, False, "CreationFailed"),
-        ("Running", {"available": [{"flavor": "f", "count": 2}], "creationFailed": [{"flavor": "f", "count": 1}]},
-         False, "Abnormal"),
+        (
+            "Running",
+            {"available": [{"flavor": "f", "count": 2}], "creationFailed": [{"flavor": "f", "count": 1}]},
+            False,
+            "Abnormal",
+        ),
     ],
 )
-def test_readiness_follows_the_phase(phase: str | None, resources: dict[str, Any], ready: bool,
-                                     reason: str) -> None:
-    observed = Pool.model_validate({"metadata": {"name": "p"}, "spec": {"type": "Logical"},
-                                    "status": {"phase": phase, "resources": resources}})
+def test_readiness_follows_the_phase(phase: str | None, resources: dict[str, Any], ready: bool, reason: str) -> None:
+    observed = Pool.model_validate(
+        {"metadata": {"name": "p"}, "spec": {"type": "Logical"}, "status": {"phase": phase, "resources": resources}}
+    )
     assert mirror.readiness(observed)[:2] == (ready, reason)
 
 
 def test_mirror_totals_nodes_by_state_and_clears_absent_fields() -> None:
-    observed = Pool.model_validate({
-        "metadata": {"name": "p", "labels": {"os.modelarts/name": "pool-a"}}, "spec": {"type": "Logical"},
-        "status": {"phase": "Deleting", "resources": {"deleting": [{"flavor": "f", "count": 2},
-                                                                   {"flavor": "g", "count": 1}]}},
-    })
+    observed = Pool.model_validate(
+        {
+            "metadata": {"name": "p", "labels": {"os.modelarts/name": "pool-a"}},
+            "spec": {"type": "Logical"},
+            "status": {
+                "phase": "Deleting",
+                "resources": {"deleting": [{"flavor": "f", "count": 2}, {"flavor": "g", "count": 1}]},
+            },
+        }
+    )
     status = ModelArtsPoolStatus(message="old message", driver={"gpu": {"version": "1"}})
     mirror.apply_mirror(status, observed)
     assert status.nodes is not None and status.nodes.model_dump(by_alias=True) == {
-        "creating": 0, "available": 0, "abnormal": 0, "deleting": 3, "creationFailed": 0}
+        "creating": 0,
+        "available": 0,
+        "abnormal": 0,
+        "deleting": 3,
+        "creationFailed": 0,
+    }
     assert status.message is None and status.driver is None
     assert mirror.in_transition(observed)
 
 
 def test_unknown_phases_never_become_a_reason_or_an_unbounded_text() -> None:
-    observed = Pool.model_validate({"metadata": {"name": "p"}, "spec": {"type": "Logical"},
-                                    "status": {"phase": "Weird phase " * 100, "message": "m" * 5000}})
+    observed = Pool.model_validate(
+        {
+            "metadata": {"name": "p"},
+            "spec": {"type": "Logical"},
+            "status": {"phase": "Weird phase " * 100, "message": "m" * 5000},
+        }
+    )
     ready, reason, message = mirror.readiness(observed)
     assert (ready, reason) == (False, "UnknownPhase") and len(message) <= mirror.MAX_MESSAGE
     status = ModelArtsPoolStatus()
@@ -162,10 +199,19 @@ def test_timing_backoff_grows_and_is_capped() -> None:
     assert timing.stable_for({"modelarts.operator.dev/poll-interval-seconds": "junk"}) == timing.stable_seconds
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("0.001", 5.0), ("1e-9", 5.0), ("-3", 60.0), ("0", 60.0), ("inf", 60.0), ("nan", 60.0), ("1e12", 3600.0),
-    ("120", 120.0),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0.001", 5.0),
+        ("1e-9", 5.0),
+        ("-3", 60.0),
+        ("0", 60.0),
+        ("inf", 60.0),
+        ("nan", 60.0),
+        ("1e12", 3600.0),
+        ("120", 120.0),
+    ],
+)
 def test_the_poll_interval_annotation_is_bounded(value: str, expected: float) -> None:
     """A tenant writes it: no hot loop on the shared rate (floor: the transition interval), no pool forgotten."""
     timing = Timing(transition_seconds=5, stable_seconds=60)
@@ -180,8 +226,9 @@ def test_drain_polling_waits_half_the_predicted_rest_and_speeds_up_near_the_end(
     # Close to the end: the transition interval, so the 404 is seen within one interval.
     assert next_drain_check(initial_nodes=10, nodes_left=1, elapsed_seconds=90, transition=5) == 5
     # A long way off: capped.
-    assert next_drain_check(initial_nodes=100, nodes_left=99, elapsed_seconds=60,
-                            transition=5) == MAX_DRAIN_POLL_SECONDS
+    assert (
+        next_drain_check(initial_nodes=100, nodes_left=99, elapsed_seconds=60, transition=5) == MAX_DRAIN_POLL_SECONDS
+    )
     # No drain seen yet, or no nodes left: nothing to predict from.
     assert next_drain_check(initial_nodes=4, nodes_left=4, elapsed_seconds=30, transition=5) == 5
     assert next_drain_check(initial_nodes=4, nodes_left=0, elapsed_seconds=30, transition=5) == 5

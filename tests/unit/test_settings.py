@@ -23,8 +23,15 @@ def test_every_bad_variable_is_named_and_no_value_is_shown(monkeypatch: pytest.M
 
 def test_run_exits_2_with_the_reason() -> None:
     env = {"MODELARTS_RATE_BURST": "0", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-m", "modelarts_operator", "run"], env=env, capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "modelarts_operator", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == (
-        "modelarts-operator run: invalid settings: MODELARTS_RATE_BURST: Input should be greater than or equal to 1")
+        "modelarts-operator run: invalid settings: MODELARTS_RATE_BURST: Input should be greater than or equal to 1"
+    )

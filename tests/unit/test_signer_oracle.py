@@ -53,8 +53,13 @@ def huawei_authorization(
     method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str], body: bytes, host: str
 ) -> str:
     request = SdkRequest(
-        method=method, schema="https", host=host, resource_path=path, query_params=list(query),
-        header_params=dict(headers), body=body,
+        method=method,
+        schema="https",
+        host=host,
+        resource_path=path,
+        query_params=list(query),
+        header_params=dict(headers),
+        body=body,
     )
     signed = Signer(SimpleNamespace(ak=AK, sk=SK)).sign(request)
     return str(signed.header_params["Authorization"])
@@ -100,8 +105,13 @@ def test_sign_equals_huawei_signer(
 
 @settings(max_examples=200, deadline=None)
 @example(  # a literal "%XX" in a segment: only the raw (still encoded) path signs it right
-    method="GET", path_segments=["v2", "p%2Fq%41", "pools"], query=[("q", "%20")], body=b"",
-    content_type=None, host="modelarts.cn-north-4.myhuaweicloud.com", moment=datetime(2024, 1, 1, tzinfo=UTC),
+    method="GET",
+    path_segments=["v2", "p%2Fq%41", "pools"],
+    query=[("q", "%20")],
+    body=b"",
+    content_type=None,
+    host="modelarts.cn-north-4.myhuaweicloud.com",
+    moment=datetime(2024, 1, 1, tzinfo=UTC),
     project_id="p",
     security_token=None,
 )

@@ -11,14 +11,19 @@ from modelarts_operator.modelarts import signer
     ("method", "path", "query", "headers", "body", "expected"),
     [
         pytest.param(
-            "GET", "/resources", [("size", "1")],
-            {"Host": "service.endpoint.myhuaweicloud.com", "X-Sdk-Date": "20200608T023900Z"}, b"",
+            "GET",
+            "/resources",
+            [("size", "1")],
+            {"Host": "service.endpoint.myhuaweicloud.com", "X-Sdk-Date": "20200608T023900Z"},
+            b"",
             "SDK-HMAC-SHA256 Access=AccessKey, SignedHeaders=host;x-sdk-date, "
             "Signature=cfb4171acec81de07d50e53d57eb77edd537414d66ddb1d7d780f128e12cd842",
             id="sdk-core-get",
         ),
         pytest.param(
-            "POST", "/resources", [("size", "1")],
+            "POST",
+            "/resources",
+            [("size", "1")],
             {"Host": "service.endpoint.myhuaweicloud.com", "X-Sdk-Date": "20200608T023900Z"},
             b'{"name":"test","id":1}',
             "SDK-HMAC-SHA256 Access=AccessKey, SignedHeaders=host;x-sdk-date, "
@@ -46,8 +51,13 @@ def test_official_vectors(
     method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str], body: bytes, expected: str
 ) -> None:
     got = signer.sign(
-        access_key="AccessKey", secret_key="SecretKey", method=method, path=path,
-        query_pairs=query, headers=headers, body=body,
+        access_key="AccessKey",
+        secret_key="SecretKey",
+        method=method,
+        path=path,
+        query_pairs=query,
+        headers=headers,
+        body=body,
     )
     assert got == expected
 
@@ -74,12 +84,16 @@ def test_hw_docs_guide_vector() -> None:
 
 def test_sdk_query_encoding_vector() -> None:
     pairs = [
-        ("limit", "1"), ("enable", "true"), ("test", "一 (&=?!#%.*)"), ("path", "/tmp/123"),
-        ("multi", "1"), ("multi", "3"), ("multi", "2"),
+        ("limit", "1"),
+        ("enable", "true"),
+        ("test", "一 (&=?!#%.*)"),
+        ("path", "/tmp/123"),
+        ("multi", "1"),
+        ("multi", "3"),
+        ("multi", "2"),
     ]
     assert signer.canonical_query(pairs) == (
-        "enable=true&limit=1&multi=1&multi=2&multi=3&path=%2Ftmp%2F123"
-        "&test=%E4%B8%80%20%28%26%3D%3F%21%23%25.%2A%29"
+        "enable=true&limit=1&multi=1&multi=2&multi=3&path=%2Ftmp%2F123&test=%E4%B8%80%20%28%26%3D%3F%21%23%25.%2A%29"
     )
 
 

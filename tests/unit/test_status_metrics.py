@@ -10,8 +10,13 @@ from modelarts_operator.status_metrics import pool_report
 
 
 def deleting_condition(reason: str, status: str = "True") -> dict[str, Any]:
-    return {"type": "Deleting", "status": status, "reason": reason, "message": "m",
-            "lastTransitionTime": "2026-01-01T00:00:00Z"}
+    return {
+        "type": "Deleting",
+        "status": status,
+        "reason": reason,
+        "message": "m",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
 
 
 def test_an_object_without_a_pool_is_not_counted() -> None:
@@ -21,14 +26,20 @@ def test_an_object_without_a_pool_is_not_counted() -> None:
 
 
 def test_a_pool_reports_its_phase_and_nodes() -> None:
-    status = {"poolName": "pool-1", "phase": "Running",
-              "nodes": {"creating": 1, "available": 3, "abnormal": 0, "deleting": 2}}
+    status = {
+        "poolName": "pool-1",
+        "phase": "Running",
+        "nodes": {"creating": 1, "available": 3, "abnormal": 0, "deleting": 2},
+    }
     assert pool_report(status, None) == PoolReport(phase="Running", nodes=NodeCounts(1, 3, 0, 2))
 
 
 def test_malformed_node_counts_are_zero() -> None:
-    status = {"poolName": "pool-1", "phase": "Running",
-              "nodes": {"creating": "7", "available": -3, "abnormal": True, "deleting": None}}
+    status = {
+        "poolName": "pool-1",
+        "phase": "Running",
+        "nodes": {"creating": "7", "available": -3, "abnormal": True, "deleting": None},
+    }
     assert pool_report(status, None).nodes == NodeCounts()
     assert pool_report({"poolName": "pool-1", "nodes": [1, 2]}, None).nodes == NodeCounts()
 
@@ -50,6 +61,6 @@ def test_stalled_only_with_the_deletion_stalled_reason_while_deleting() -> None:
     assert pool_report(cleared, when).deletion_stalled is False
     # a refused deletion of an object whose pool was never recorded (e.g. an invalid endpoint) still counts
     refused = {"conditions": [deleting_condition("DeletionStalled")]}
-    assert pool_report(refused, when) == PoolReport(deletion_started=datetime(2026, 3, 4, 5, 6, 7,
-                                                                               tzinfo=UTC).timestamp(),
-                                                    deletion_stalled=True)
+    assert pool_report(refused, when) == PoolReport(
+        deletion_started=datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC).timestamp(), deletion_stalled=True
+    )

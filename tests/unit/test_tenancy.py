@@ -27,23 +27,44 @@ from modelarts_operator.resource.status import ModelArtsPoolStatus
 
 POOL = {"type": "Logical", "scope": ["Train"], "resources": [{"flavor": "f", "count": 1}]}
 ENDPOINTS = EndpointPolicy(DEFAULT_ALLOWED_ENDPOINTS)
-DEFAULTS = OperatorDefaults(project_id="platform-project", region="cn-north-4", endpoint=None, has_credentials=True,
-                            default_credentials_namespaces=("platform-*",), default_adoption=Adoption.FORBIDDEN,
-                            tenant_secrets=False)
+DEFAULTS = OperatorDefaults(
+    project_id="platform-project",
+    region="cn-north-4",
+    endpoint=None,
+    has_credentials=True,
+    default_credentials_namespaces=("platform-*",),
+    default_adoption=Adoption.FORBIDDEN,
+    tenant_secrets=False,
+)
 
 
 def project(selector: dict[str, Any] | None = None, **spec: Any) -> ModelArtsProjectSpec:
-    return ModelArtsProjectSpec.model_validate({
-        "projectId": "team-a-project", "region": "cn-north-4",
-        "credentialsSecretRef": {"namespace": "modelarts-system", "name": "team-a"},
-        "namespaceSelector": selector if selector is not None else {"matchLabels": {"team": "a"}}, **spec})
+    return ModelArtsProjectSpec.model_validate(
+        {
+            "projectId": "team-a-project",
+            "region": "cn-north-4",
+            "credentialsSecretRef": {"namespace": "modelarts-system", "name": "team-a"},
+            "namespaceSelector": selector if selector is not None else {"matchLabels": {"team": "a"}},
+            **spec,
+        }
+    )
 
 
-def bind(spec: dict[str, Any], namespace: str = "team-a", labels: dict[str, str] | None = None,
-         projects: dict[str, ModelArtsProjectSpec] | None = None, defaults: OperatorDefaults = DEFAULTS) -> Binding:
-    return resolve(ModelArtsPoolSpec.model_validate({**POOL, **spec}), namespace,
-                   {"team": "a"} if labels is None else labels,
-                   {"team-a": project()} if projects is None else projects, defaults, ENDPOINTS)
+def bind(
+    spec: dict[str, Any],
+    namespace: str = "team-a",
+    labels: dict[str, str] | None = None,
+    projects: dict[str, ModelArtsProjectSpec] | None = None,
+    defaults: OperatorDefaults = DEFAULTS,
+) -> Binding:
+    return resolve(
+        ModelArtsPoolSpec.model_validate({**POOL, **spec}),
+        namespace,
+        {"team": "a"} if labels is None else labels,
+        {"team-a": project()} if projects is None else projects,
+        defaults,
+        ENDPOINTS,
+    )
 
 
 def refused(**kwargs: Any) -> BindingRefused:
@@ -79,13 +100,15 @@ def test_projectref_must_exist_and_select_the_namespace() -> None:
 
 
 def test_a_project_without_a_selector_serves_no_namespace_and_an_empty_one_all() -> None:
-    no_selector = ModelArtsProjectSpec.model_validate({
-        "projectId": "p", "region": "cn-north-4", "credentialsSecretRef": {"namespace": "ops", "name": "s"}})
+    no_selector = ModelArtsProjectSpec.model_validate(
+        {"projectId": "p", "region": "cn-north-4", "credentialsSecretRef": {"namespace": "ops", "name": "s"}}
+    )
     assert refused(spec={}, projects={"p": no_selector}).reason == "NotBound"
     assert bind({}, projects={"all": project({})}).project == "all"
     # The API server labels every namespace with its name: a project can select namespaces by name.
-    by_name = project({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In",
-                                             "values": ["team-a"]}]})
+    by_name = project(
+        {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a"]}]}
+    )
     assert bind({}, labels={}, projects={"named": by_name}).project == "named"
 
 
@@ -96,10 +119,14 @@ def test_several_projects_selecting_a_namespace_must_be_chosen_between() -> None
     assert bind({"projectRef": {"name": "two"}}, projects=projects).project == "two"
 
 
-@pytest.mark.parametrize("override", [
-    {"projectId": "victim-project"}, {"region": "eu-west-101"},
-    {"endpoint": "https://modelarts.eu-west-101.myhuaweicloud.eu"},
-])
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"projectId": "victim-project"},
+        {"region": "eu-west-101"},
+        {"endpoint": "https://modelarts.eu-west-101.myhuaweicloud.eu"},
+    ],
+)
 def test_a_bound_pool_cannot_move_itself_to_another_project_region_or_endpoint(override: dict[str, str]) -> None:
     error = refused(spec=override)
     assert error.reason == "InvalidSpec" and "cannot override" in str(error)
@@ -125,24 +152,29 @@ def test_the_operators_own_credentials_serve_only_the_listed_namespaces() -> Non
     assert binding.project_id == "platform-project"
     # ...and only the operator's own project: spec.projectId reaches nothing else with them.
     assert refused(spec={"projectId": "victim"}, namespace="platform-tools", labels={}, projects={}).reason == (
-        "InvalidSpec")
+        "InvalidSpec"
+    )
 
 
 # --- endpoints ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("endpoint", [
-    "http://127.0.0.1:8080",  # cluster-internal / loopback
-    "http://169.254.169.254/openstack/latest",  # instance metadata
-    "http://modelarts.cn-north-4.myhuaweicloud.com",  # right host, clear text
-    "https://evil.example.com",
-    "https://modelarts.cn-north-4.myhuaweicloud.com.evil.example.com",
-    "https://modelarts.cn-north-4.myhuaweicloud.com:8443",
-])
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://127.0.0.1:8080",  # cluster-internal / loopback
+        "http://169.254.169.254/openstack/latest",  # instance metadata
+        "http://modelarts.cn-north-4.myhuaweicloud.com",  # right host, clear text
+        "https://evil.example.com",
+        "https://modelarts.cn-north-4.myhuaweicloud.com.evil.example.com",
+        "https://modelarts.cn-north-4.myhuaweicloud.com:8443",
+    ],
+)
 def test_foreign_endpoints_are_refused_before_anything_is_sent(endpoint: str) -> None:
     allowing = OperatorDefaults(**{**DEFAULTS.__dict__, "tenant_secrets": True})
-    error = refused(spec={"credentialsSecretRef": {"name": "mine"}, "projectId": "p", "endpoint": endpoint},
-                    defaults=allowing)
+    error = refused(
+        spec={"credentialsSecretRef": {"name": "mine"}, "projectId": "p", "endpoint": endpoint}, defaults=allowing
+    )
     assert error.reason == "InvalidSpec"
     assert "not an allowed ModelArts endpoint" in str(error) or "may not carry" in str(error)
 
@@ -191,26 +223,45 @@ class Claims:
 
 
 def obj(spec: dict[str, Any] | None = None, annotations: dict[str, str] | None = None) -> PoolObject:
-    return PoolObject(namespace="team-b", name="innocent", uid="u", generation=1,
-                      spec=ModelArtsPoolSpec.model_validate({**POOL, **(spec or {})}),
-                      status=ModelArtsPoolStatus(pool_name="victim-pool"), annotations=annotations or {},
-                      creation_timestamp=CREATED)
+    return PoolObject(
+        namespace="team-b",
+        name="innocent",
+        uid="u",
+        generation=1,
+        spec=ModelArtsPoolSpec.model_validate({**POOL, **(spec or {})}),
+        status=ModelArtsPoolStatus(pool_name="victim-pool"),
+        annotations=annotations or {},
+        creation_timestamp=CREATED,
+    )
 
 
 def cloud_pool(display: str, created: datetime, name: str = "victim-pool") -> Pool:
-    return Pool.model_validate({"metadata": {"name": name, "labels": {"os.modelarts/name": display},
-                                             "creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ")},
-                                "spec": {"type": "Logical"}})
+    return Pool.model_validate(
+        {
+            "metadata": {
+                "name": name,
+                "labels": {"os.modelarts/name": display},
+                "creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+            "spec": {"type": "Logical"},
+        }
+    )
 
 
-BOUND = Binding(endpoint="https://e", project_id="p", credentials=CredentialsRef(CredentialsKind.PROJECT_SECRET),
-                adoption=Adoption.FULL, project="team-b")
+BOUND = Binding(
+    endpoint="https://e",
+    project_id="p",
+    credentials=CredentialsRef(CredentialsKind.PROJECT_SECRET),
+    adoption=Adoption.FULL,
+    project="team-b",
+)
 
 
 def test_a_forged_status_pool_name_cannot_delete_an_older_pool() -> None:
     victim = cloud_pool("innocent", CREATED - timedelta(days=30))
-    assert "was not created for this object" in (ownership.refusal(obj(), victim, Claims(), BOUND,
-                                                                   action="delete") or "")
+    assert "was not created for this object" in (
+        ownership.refusal(obj(), victim, Claims(), BOUND, action="delete") or ""
+    )
 
 
 def test_a_forged_status_pool_name_cannot_delete_a_pool_with_another_display_name() -> None:
@@ -228,8 +279,12 @@ def test_the_objects_own_pool_may_be_changed_and_deleted() -> None:
     mine = cloud_pool("innocent", CREATED + timedelta(seconds=5))
     assert ownership.refusal(obj(), mine, Claims({"victim-pool": {"team-b/innocent"}}), BOUND, action="delete") is None
     # The cloud's clock may run a little behind the API server's.
-    assert ownership.refusal(obj(), cloud_pool("innocent", CREATED - timedelta(seconds=60)), Claims(), BOUND,
-                             action="delete") is None
+    assert (
+        ownership.refusal(
+            obj(), cloud_pool("innocent", CREATED - timedelta(seconds=60)), Claims(), BOUND, action="delete"
+        )
+        is None
+    )
 
 
 def test_adopted_pools_need_full_policy_and_a_project_that_allows_it() -> None:
@@ -244,8 +299,10 @@ def test_adopted_pools_need_full_policy_and_a_project_that_allows_it() -> None:
 
 def test_the_create_intent_comes_from_status_and_is_never_earlier_than_the_object() -> None:
     # An annotation a tenant writes means nothing (the intent used to live there).
-    assert obj(annotations={"modelarts.operator.dev/create-requested-at": "2000-01-01T00:00:00Z"}
-               ).create_requested_at is None
+    assert (
+        obj(annotations={"modelarts.operator.dev/create-requested-at": "2000-01-01T00:00:00Z"}).create_requested_at
+        is None
+    )
     forged = replace(obj(), status=ModelArtsPoolStatus(create_requested_at="2000-01-01T00:00:00Z"))
     assert forged.create_requested_at == CREATED, "even a forged status is floored at the object's creation"
     later = replace(obj(), status=ModelArtsPoolStatus(create_requested_at="2026-11-29T12:05:00Z"))

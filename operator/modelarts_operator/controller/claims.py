@@ -22,8 +22,9 @@ PROJECT = "project"
 Index = Mapping[Any, Iterable[Any]]
 
 
-def pool_claims(namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any],
-                creation_timestamp: str | None) -> dict[tuple[str, ...], Any]:
+def pool_claims(
+    namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any], creation_timestamp: str | None
+) -> dict[tuple[str, ...], Any]:
     """Keys ("pool", pool name) → object key, ("display", display name) → DisplayNameClaim, and
     ("project", ModelArtsProject) → object key."""
     key = object_key(namespace, name)
@@ -35,8 +36,11 @@ def pool_claims(namespace: str, name: str, spec: Mapping[str, Any], status: Mapp
         display = str(spec.get("displayName") or name)
         project_id = status.get("projectId") or spec.get("projectId")
         claims[(DISPLAY, display)] = DisplayNameClaim(
-            key=key, creation_timestamp=creation_timestamp, has_pool=bool(recorded),
-            project_id=str(project_id) if project_id else None)
+            key=key,
+            creation_timestamp=creation_timestamp,
+            has_pool=bool(recorded),
+            project_id=str(project_id) if project_id else None,
+        )
     project = status.get("project")
     if project:
         claims[(PROJECT, str(project))] = key
@@ -65,4 +69,3 @@ class IndexClaims:
 
     def pools_of_project(self, project: str) -> int:
         return len(set(self._index.get((PROJECT, project), [])))
-

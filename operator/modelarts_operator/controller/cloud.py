@@ -65,8 +65,7 @@ class CredentialStore:
     """AK/SK for a binding. Secrets are re-read at most every 30 s (rotations are picked up), one read at a time
     per Secret (after a restart a thousand objects ask for the same Secret together)."""
 
-    def __init__(self, kube: KubeApi, settings: OperatorSettings,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, kube: KubeApi, settings: OperatorSettings, clock: Callable[[], float] = time.monotonic) -> None:
         self._kube = kube
         self._settings = settings
         self._clock = clock
@@ -100,10 +99,12 @@ class CredentialStore:
     def _defaults(self) -> Credentials:
         settings = self._settings
         if not settings.access_key or settings.secret_key is None:
-            raise ConfigurationError("the operator has no credentials of its own (MODELARTS_ACCESS_KEY/SECRET_KEY)",
-                                     c.SYNCED_NOT_BOUND)
-        return Credentials(access_key=settings.access_key, secret_key=settings.secret_key,
-                           security_token=settings.security_token)
+            raise ConfigurationError(
+                "the operator has no credentials of its own (MODELARTS_ACCESS_KEY/SECRET_KEY)", c.SYNCED_NOT_BOUND
+            )
+        return Credentials(
+            access_key=settings.access_key, secret_key=settings.secret_key, security_token=settings.security_token
+        )
 
     async def _read(self, namespace: str, name: str, tenant: bool) -> Credentials:
         where = f"Secret {namespace}/{name}"
@@ -116,11 +117,14 @@ class CredentialStore:
                 raise
             raise ConfigurationError(
                 f"the operator may not read {where}: a project's Secret must be in one of the namespaces the "
-                "platform allows (Helm value tenancy.projectSecretNamespaces)" if not tenant else
-                f"the operator may not read {where} (tenant Secrets need Helm value tenancy.tenantSecrets)") from None
+                "platform allows (Helm value tenancy.projectSecretNamespaces)"
+                if not tenant
+                else f"the operator may not read {where} (tenant Secrets need Helm value tenancy.tenantSecrets)"
+            ) from None
         if tenant and secret.labels.get(LABEL_CREDENTIALS) != "true":
             raise ConfigurationError(
-                f"{where} is not labelled {LABEL_CREDENTIALS}=true; only Secrets marked for the operator are used")
+                f"{where} is not labelled {LABEL_CREDENTIALS}=true; only Secrets marked for the operator are used"
+            )
         values: dict[str, str] = {}
         for key in (SECRET_ACCESS_KEY, SECRET_SECRET_KEY, SECRET_SECURITY_TOKEN):
             raw = secret.data.get(key)
@@ -134,8 +138,12 @@ class CredentialStore:
         if missing:
             raise ConfigurationError(f"{where} has no {' or '.join(missing)}")
         return Credentials.model_validate(
-            {"access_key": values[SECRET_ACCESS_KEY], "secret_key": values[SECRET_SECRET_KEY],
-             "security_token": values.get(SECRET_SECURITY_TOKEN) or None})
+            {
+                "access_key": values[SECRET_ACCESS_KEY],
+                "secret_key": values[SECRET_SECRET_KEY],
+                "security_token": values.get(SECRET_SECURITY_TOKEN) or None,
+            }
+        )
 
 
 def _fingerprint(credentials: Credentials) -> str:
@@ -160,9 +168,13 @@ class _Lock:
 class LockoutGuard:
     """Keeps calls away from credentials ModelArts has just refused (see the module docstring)."""
 
-    def __init__(self, window_seconds: float, probe_timeout: float,
-                 clock: Callable[[], float] = time.monotonic,
-                 on_change: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        window_seconds: float,
+        probe_timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[int], None] | None = None,
+    ) -> None:
         self._window = window_seconds
         self._probe_timeout = probe_timeout
         self._clock = clock
@@ -213,8 +225,10 @@ class LockoutGuard:
         return CredentialsLocked(
             f"ModelArts refused these credentials at {refused}; no call uses them before {until} (Huawei's gateway "
             "locks an access key for 5 minutes after 5 failed authentications): fix the credentials Secret",
-            operation=operation, status_code=401,
-            retry_after=min(max(lock.until - now, 1.0), SECRET_CACHE_SECONDS))
+            operation=operation,
+            status_code=401,
+            retry_after=min(max(lock.until - now, 1.0), SECRET_CACHE_SECONDS),
+        )
 
 
 class CloudAccess:
@@ -227,9 +241,11 @@ class CloudAccess:
         self._http: dict[str, httpx.AsyncClient] = {}
         # Refused credentials stay refused (and counted) until a call with them succeeds: the alert follows that
         # state, not a count of 401s, of which the guard lets through one per window.
-        self.guard = LockoutGuard(settings.credentials_lockout_seconds,
-                                  probe_timeout=2 * settings.request_timeout_seconds,
-                                  on_change=metrics.set_credentials_refused)
+        self.guard = LockoutGuard(
+            settings.credentials_lockout_seconds,
+            probe_timeout=2 * settings.request_timeout_seconds,
+            on_change=metrics.set_credentials_refused,
+        )
 
     def _http_for(self, endpoint: str) -> httpx.AsyncClient:
         origin = origin_of(endpoint)
@@ -237,14 +253,18 @@ class CloudAccess:
         if client is None:
             verify: bool | str = self._settings.ca_bundle or self._settings.verify_tls
             client = make_http_client(
-                verify=verify, timeout=self._settings.request_timeout_seconds,
-                limits=httpx.Limits(max_connections=CONNECTIONS_PER_ORIGIN,
-                                    max_keepalive_connections=CONNECTIONS_PER_ORIGIN))
+                verify=verify,
+                timeout=self._settings.request_timeout_seconds,
+                limits=httpx.Limits(
+                    max_connections=CONNECTIONS_PER_ORIGIN, max_keepalive_connections=CONNECTIONS_PER_ORIGIN
+                ),
+            )
             self._http[origin] = client
         return client
 
-    def client_for(self, endpoint: str, project_id: str, credentials: Credentials, caller: str, *,
-                   shared: bool = False) -> ModelArtsClient:
+    def client_for(
+        self, endpoint: str, project_id: str, credentials: Credentials, caller: str, *, shared: bool = False
+    ) -> ModelArtsClient:
         """A client for one caller (an object key, or an observer), sharing everything that must be shared.
         ``shared``: its calls answer for every object (the pool list), so they go first in the limiter's round."""
         bucket = self._limiters.bucket_for(origin_of(endpoint), project_id)

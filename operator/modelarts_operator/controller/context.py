@@ -105,8 +105,14 @@ class OperatorContext:
 
     def bind(self, obj: PoolObject) -> binding.Binding:
         """The pool's binding (``binding.BindingRefused`` when it has none)."""
-        return binding.resolve(obj.spec, obj.namespace, self.indices.labels_of(obj.namespace),
-                               self.indices.project_specs(), self.defaults, self.endpoints)
+        return binding.resolve(
+            obj.spec,
+            obj.namespace,
+            self.indices.labels_of(obj.namespace),
+            self.indices.project_specs(),
+            self.defaults,
+            self.endpoints,
+        )
 
     async def aclose(self) -> None:
         await self.observers.stop()

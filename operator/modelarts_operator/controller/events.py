@@ -23,15 +23,19 @@ class EventPoster:
         self._instance = instance
         self._pending: set[asyncio.Task[None]] = set()
 
-    def post(self, involved: Mapping[str, Any], *, warning: bool, reason: str, message: str,
-             kind: str = names.KIND) -> None:
+    def post(
+        self, involved: Mapping[str, Any], *, warning: bool, reason: str, message: str, kind: str = names.KIND
+    ) -> None:
         """``involved``: the object's ``metadata`` (namespace, name, uid, resourceVersion)."""
         now = datetime.now(UTC)
         namespace = str(involved.get("namespace") or "default")
         name = str(involved.get("name") or "")
         involved_object: dict[str, Any] = {
-            "apiVersion": names.API_VERSION, "kind": kind, "name": name,
-            "uid": involved.get("uid"), "resourceVersion": involved.get("resourceVersion"),
+            "apiVersion": names.API_VERSION,
+            "kind": kind,
+            "name": name,
+            "uid": involved.get("uid"),
+            "resourceVersion": involved.get("resourceVersion"),
         }
         if involved.get("namespace"):
             involved_object["namespace"] = namespace

@@ -160,8 +160,9 @@ async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.index(*POOLS)
-async def pool_claims(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta,
-                **_: Any) -> dict[tuple[str, ...], Any]:
+async def pool_claims(
+    namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_: Any
+) -> dict[tuple[str, ...], Any]:
     return claims.pool_claims(namespace or "", name, dict(spec), dict(status), meta.get("creationTimestamp"))
 
 

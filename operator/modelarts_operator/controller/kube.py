@@ -169,9 +169,13 @@ class KubeApi:
                 return static
             return f"Bearer {token}" if token else None
 
-        http = httpx.AsyncClient(base_url=info.server, verify=info.as_ssl_context(), auth=_BearerAuth(header),
-                                 timeout=30.0, limits=httpx.Limits(max_connections=CONNECTIONS,
-                                                                   max_keepalive_connections=CONNECTIONS))
+        http = httpx.AsyncClient(
+            base_url=info.server,
+            verify=info.as_ssl_context(),
+            auth=_BearerAuth(header),
+            timeout=30.0,
+            limits=httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS),
+        )
         return cls(http)
 
     async def aclose(self) -> None:
@@ -183,8 +187,15 @@ class KubeApi:
             return f"{base}/{plural}/{quote(name, safe='')}"
         return f"{base}/namespaces/{quote(namespace, safe='')}/{plural}/{quote(name, safe='')}"
 
-    async def _request(self, method: str, path: str, *, json_body: Any = None,
-                       content_type: str = MERGE_PATCH, background: bool = False) -> dict[str, Any]:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        content_type: str = MERGE_PATCH,
+        background: bool = False,
+    ) -> dict[str, Any]:
         headers = {"Content-Type": content_type} if json_body is not None else {}
         try:
             async with self._slots.slot(background=background):
@@ -197,19 +208,21 @@ class KubeApi:
             raise Conflict(f"{method} {path}: conflict {_reason(response)}", status_code=409)
         if not response.is_success:
             reason = _reason(response)
-            raise KubeError(f"{method} {path}: HTTP {response.status_code} {reason}",
-                            status_code=response.status_code)
+            raise KubeError(f"{method} {path}: HTTP {response.status_code} {reason}", status_code=response.status_code)
         data = response.json()
         return data if isinstance(data, dict) else {}
 
-    async def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any], *,
-                           plural: str = names.PLURAL) -> dict[str, Any]:
+    async def patch_status(
+        self, namespace: str, name: str, patch: Mapping[str, Any], *, plural: str = names.PLURAL
+    ) -> dict[str, Any]:
         """Merge-patch the status subresource; returns the whole object after the write."""
-        return await self._request("PATCH", self._object_path(namespace, name, plural) + "/status",
-                                   json_body={"status": patch})
+        return await self._request(
+            "PATCH", self._object_path(namespace, name, plural) + "/status", json_body={"status": patch}
+        )
 
-    async def set_finalizers(self, namespace: str, name: str, current: list[str], wanted: list[str],
-                             resource_version: str) -> dict[str, Any]:
+    async def set_finalizers(
+        self, namespace: str, name: str, current: list[str], wanted: list[str], resource_version: str
+    ) -> dict[str, Any]:
         """Replace ``metadata.finalizers`` only if the object is still at ``resource_version`` (else
         ``Conflict``): other controllers' finalizers on the same object are never lost in a race."""
         operations: list[dict[str, Any]] = [
@@ -217,8 +230,9 @@ class KubeApi:
             {"op": "add" if not current else "replace", "path": "/metadata/finalizers", "value": wanted},
         ]
         try:
-            return await self._request("PATCH", self._object_path(namespace, name), json_body=operations,
-                                       content_type=JSON_PATCH)
+            return await self._request(
+                "PATCH", self._object_path(namespace, name), json_body=operations, content_type=JSON_PATCH
+            )
         except KubeError as exc:
             if exc.status_code == 422:  # the test failed: somebody changed the object meanwhile
                 raise Conflict(str(exc), status_code=409) from None
@@ -242,13 +256,19 @@ class KubeApi:
 
     async def post_event(self, event: Mapping[str, Any]) -> None:
         namespace = str(event["metadata"]["namespace"])
-        await self._request("POST", f"/api/v1/namespaces/{quote(namespace, safe='')}/events",
-                            json_body=dict(event), content_type=JSON, background=True)
+        await self._request(
+            "POST",
+            f"/api/v1/namespaces/{quote(namespace, safe='')}/events",
+            json_body=dict(event),
+            content_type=JSON,
+            background=True,
+        )
 
     async def read_secret(self, namespace: str, name: str) -> SecretData:
         """The Secret's labels and raw data (bytes). Values are never logged nor decoded here."""
-        result = await self._request("GET", f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets/"
-                                     f"{quote(name, safe='')}")
+        result = await self._request(
+            "GET", f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets/{quote(name, safe='')}"
+        )
         raw = result.get("data") or {}
         metadata = result.get("metadata") or {}
         data: dict[str, bytes] = {}
@@ -274,8 +294,7 @@ class KubeApi:
 
     async def replace_lease(self, namespace: str, name: str, lease: Mapping[str, Any]) -> dict[str, Any]:
         """PUT with the lease's resourceVersion: ``Conflict`` when somebody else wrote it first."""
-        return await self._request("PUT", self._lease_path(namespace, name), json_body=dict(lease),
-                                   content_type=JSON)
+        return await self._request("PUT", self._lease_path(namespace, name), json_body=dict(lease), content_type=JSON)
 
 
 @dataclass(frozen=True)

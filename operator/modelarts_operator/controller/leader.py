@@ -41,8 +41,16 @@ def _micro_time(moment: datetime) -> str:
 
 
 class LeaderElector:
-    def __init__(self, kube: KubeApi, namespace: str, identity: str, timing: ElectionTiming = ElectionTiming(),
-                 *, clock: Callable[[], float] = time.monotonic, name: str = LEASE_NAME) -> None:
+    def __init__(
+        self,
+        kube: KubeApi,
+        namespace: str,
+        identity: str,
+        timing: ElectionTiming = ElectionTiming(),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        name: str = LEASE_NAME,
+    ) -> None:
         self._kube = kube
         self._namespace = namespace
         self._identity = identity
@@ -72,8 +80,9 @@ class LeaderElector:
                     break
             except KubeError as exc:
                 if str(exc) != failure:  # once per kind of failure, not every retry period of an outage
-                    logger.warning("standby: cannot read the Lease %s/%s (retrying): %s", self._namespace,
-                                   self._name, exc)
+                    logger.warning(
+                        "standby: cannot read the Lease %s/%s (retrying): %s", self._namespace, self._name, exc
+                    )
                 failure = str(exc)
             else:
                 failure = ""
@@ -100,8 +109,12 @@ class LeaderElector:
                         if await self._try_acquire_or_renew():
                             continue
             if self._remaining() <= 0:
-                logger.error("could not renew the Lease %s/%s for %.0fs: leadership lost", self._namespace,
-                             self._name, self._timing.renew_deadline)
+                logger.error(
+                    "could not renew the Lease %s/%s for %.0fs: leadership lost",
+                    self._namespace,
+                    self._name,
+                    self._timing.renew_deadline,
+                )
                 return
 
     async def release(self) -> None:
@@ -134,9 +147,12 @@ class LeaderElector:
         try:
             lease = await self._kube.get_lease(self._namespace, self._name)
         except ObjectGone:
-            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": self._name, "namespace": self._namespace},
-                    "spec": {**desired_spec, "acquireTime": _micro_time(now_wall), "leaseTransitions": 0}}
+            body = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": self._name, "namespace": self._namespace},
+                "spec": {**desired_spec, "acquireTime": _micro_time(now_wall), "leaseTransitions": 0},
+            }
             try:
                 self._lease = await self._kube.create_lease(self._namespace, body)
             except Conflict:

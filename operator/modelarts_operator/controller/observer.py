@@ -133,8 +133,9 @@ class PoolListObserver:
         async with self._failed_lock:
             if self._failed is None or self._failed[0] <= after:
                 started = self.clock()
-                pools = await self.client.list_pools(workspace_id=self.workspace_id, status=LIST_STATUS_FAILED,
-                                                     limit=self.page_size)
+                pools = await self.client.list_pools(
+                    workspace_id=self.workspace_id, status=LIST_STATUS_FAILED, limit=self.page_size
+                )
                 self._failed = (started, {pool.name: pool for pool in pools if pool.name})
             return self._failed[1]
 
@@ -164,8 +165,12 @@ class PoolListObserver:
 
     async def _run(self) -> None:
         while True:
-            if not self.interests and not self._waiters and self._idle_since is not None and (
-                    self.clock() - self._idle_since >= IDLE_STOP_SECONDS):
+            if (
+                not self.interests
+                and not self._waiters
+                and self._idle_since is not None
+                and (self.clock() - self._idle_since >= IDLE_STOP_SECONDS)
+            ):
                 return
             self._changed.clear()
             # Nobody needs the list (every object moved on, e.g. to a fixed Secret's credentials): no call at all,
@@ -186,8 +191,9 @@ class PoolListObserver:
             first_failure = self.last_error is None
             self.last_error = exc
             if first_failure:
-                logger.warning("listing pools of project %s failed (%s); objects read their pools one by one",
-                               self.key[1], exc)
+                logger.warning(
+                    "listing pools of project %s failed (%s); objects read their pools one by one", self.key[1], exc
+                )
                 self._wake_all()
             async with self._listed:
                 self._listed.notify_all()
@@ -251,8 +257,14 @@ def workspace_of(spec_workspace: str | None, cloud_workspace: str | None) -> str
 class ObservedReader:
     """``PoolReader`` for one object: the observer's list when it can answer, a GET otherwise."""
 
-    def __init__(self, observer: PoolListObserver, client: ModelArtsClient, *, wait_seconds: float,
-                 writes: dict[str, tuple[float, bool]]) -> None:
+    def __init__(
+        self,
+        observer: PoolListObserver,
+        client: ModelArtsClient,
+        *,
+        wait_seconds: float,
+        writes: dict[str, tuple[float, bool]],
+    ) -> None:
         self._observer = observer
         self._client = client
         self._wait = wait_seconds

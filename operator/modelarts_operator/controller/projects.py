@@ -79,13 +79,22 @@ class ProjectWorker:
         status.pools = ctx.claims().pools_of_project(self.name)
         ready, reason, message, checked = await self._readiness(body.get("spec") or {}, status)
         now = utc_now()
-        status.conditions = c.upsert(status.conditions, ConditionType.READY, ready, reason, message,
-                                     generation=status.observed_generation, now=timestamp(now))
+        status.conditions = c.upsert(
+            status.conditions,
+            ConditionType.READY,
+            ready,
+            reason,
+            message,
+            generation=status.observed_generation,
+            now=timestamp(now),
+        )
         ctx.metrics.set_project_ready(self.name, ready)
         last = parse_timestamp(current.last_checked_at)
-        if checked and (last is None or (now - last).total_seconds() >= HEARTBEAT_SECONDS
-                        or c.find(current.conditions, ConditionType.READY) != c.find(status.conditions,
-                                                                                     ConditionType.READY)):
+        if checked and (
+            last is None
+            or (now - last).total_seconds() >= HEARTBEAT_SECONDS
+            or c.find(current.conditions, ConditionType.READY) != c.find(status.conditions, ConditionType.READY)
+        ):
             status.last_checked_at = timestamp(now)
         before = current.model_dump(mode="json", by_alias=True, exclude_none=True)
         after = status.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -98,8 +107,7 @@ class ProjectWorker:
         written = await ctx.kube.patch_status("", self.name, patch, plural=names.PROJECT_PLURAL)
         self.body = written or self.body
 
-    async def _readiness(self, raw_spec: dict[str, Any], status: ModelArtsProjectStatus
-                         ) -> tuple[bool, str, str, bool]:
+    async def _readiness(self, raw_spec: dict[str, Any], status: ModelArtsProjectStatus) -> tuple[bool, str, str, bool]:
         """(ready, reason, message, checked against the cloud)."""
         ctx = self._ctx
         try:
@@ -111,8 +119,9 @@ class ProjectWorker:
         except EndpointRefused as exc:
             return False, c.SYNCED_INVALID_SPEC, str(exc), False
         status.endpoint = endpoint
-        ref = CredentialsRef(CredentialsKind.PROJECT_SECRET, spec.credentials_secret_ref.namespace,
-                             spec.credentials_secret_ref.name)
+        ref = CredentialsRef(
+            CredentialsKind.PROJECT_SECRET, spec.credentials_secret_ref.namespace, spec.credentials_secret_ref.name
+        )
         try:
             credentials = await ctx.credentials.credentials(ref)
         except ConfigurationError as exc:
@@ -120,19 +129,24 @@ class ProjectWorker:
         key = (endpoint, spec.project_id, DEFAULT_WORKSPACE_ID, _fingerprint(credentials))
         for observer in ctx.observers.all():
             recent = observer.last_success_at is not None and (
-                time.monotonic() - observer.last_success_at < max(ctx.settings.stable_poll_seconds, 30.0) * 2)
+                time.monotonic() - observer.last_success_at < max(ctx.settings.stable_poll_seconds, 30.0) * 2
+            )
             if observer.key[:2] == key[:2] and observer.key[3] == key[3] and recent and observer.healthy:
                 return True, READY_ACCEPTED, "ModelArts accepts the project's credentials (pool list)", True
         asked_key = (endpoint, spec.project_id, key[3])
-        if self._asked is not None and self._asked[0] == asked_key and (
-                time.monotonic() - self._asked[1] < max(ctx.settings.stable_poll_seconds, 30.0)):
+        if (
+            self._asked is not None
+            and self._asked[0] == asked_key
+            and (time.monotonic() - self._asked[1] < max(ctx.settings.stable_poll_seconds, 30.0))
+        ):
             return (*self._asked[2], False)
         answer = await self._ask(ctx, endpoint, spec.project_id, credentials, ref)
         self._asked = (asked_key, time.monotonic(), answer)
         return (*answer, True)
 
-    async def _ask(self, ctx: OperatorContext, endpoint: str, project_id: str, credentials: Credentials,
-                   ref: CredentialsRef) -> tuple[bool, str, str]:
+    async def _ask(
+        self, ctx: OperatorContext, endpoint: str, project_id: str, credentials: Credentials, ref: CredentialsRef
+    ) -> tuple[bool, str, str]:
         """One signed read (a list asked for one pool): (ready, reason, message)."""
         client = ctx.cloud.client_for(endpoint, project_id, credentials, f"project:{self.name}")
         try:

@@ -123,12 +123,14 @@ async def _main(config: OperatorSettings, metrics: Metrics) -> int:
                 return 0
         metrics.set_leader(True)  # leading, or alone (no election): this process acts
         context = OperatorContext.build(config, metrics, KubeApi.from_environment(), identity)
-        operating = asyncio.ensure_future(kopf.operator(
-            standalone=True,
-            clusterwide=not config.namespaces,
-            namespaces=config.namespaces,
-            memo=kopf.Memo(context=context),
-        ))
+        operating = asyncio.ensure_future(
+            kopf.operator(
+                standalone=True,
+                clusterwide=not config.namespaces,
+                namespaces=config.namespaces,
+                memo=kopf.Memo(context=context),
+            )
+        )
         keeping = asyncio.ensure_future(elector.keep()) if elector else None
         await asyncio.wait({operating, *([keeping] if keeping else [])}, return_when=asyncio.FIRST_COMPLETED)
         if keeping is not None and keeping.done():

@@ -26,8 +26,13 @@ class KubeSink:
     server answers a write with, so the next diff is made against what is really stored.
     """
 
-    def __init__(self, kube: KubeApi, events: EventPoster, current: Callable[[], dict[str, Any]],
-                 written: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        kube: KubeApi,
+        events: EventPoster,
+        current: Callable[[], dict[str, Any]],
+        written: Callable[[dict[str, Any]], None],
+    ) -> None:
         self._kube = kube
         self._events = events
         self._current = current
@@ -47,6 +52,12 @@ class KubeSink:
     def event(self, warning: bool, reason: str, message: str) -> None:
         metadata = self._current().get("metadata") or {}
         # The same words in the log and as an Event.
-        logger.log(logging.WARNING if warning else logging.INFO, "[%s/%s] %s: %s", metadata.get("namespace"),
-                   metadata.get("name"), reason, message)
+        logger.log(
+            logging.WARNING if warning else logging.INFO,
+            "[%s/%s] %s: %s",
+            metadata.get("namespace"),
+            metadata.get("name"),
+            reason,
+            message,
+        )
         self._events.post(metadata, warning=warning, reason=reason, message=message)

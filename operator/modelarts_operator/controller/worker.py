@@ -139,8 +139,11 @@ class PoolWorker:
         if body is None:
             return
         meta = body.get("metadata") or {}
-        self._ctx.metrics.report_pool(str(meta.get("namespace") or ""), str(meta.get("name") or ""),
-                                      pool_report(body.get("status") or {}, meta.get("deletionTimestamp")))
+        self._ctx.metrics.report_pool(
+            str(meta.get("namespace") or ""),
+            str(meta.get("name") or ""),
+            pool_report(body.get("status") or {}, meta.get("deletionTimestamp")),
+        )
 
     def _bump_failures(self) -> int:
         self._failures += 1
@@ -190,9 +193,17 @@ class PoolWorker:
             return ctx.timing.backoff(self._bump_failures())
         client = ctx.cloud.client_for(target.endpoint, target.project_id, credentials, obj.key)
         reader = self._reader(obj, target, credentials)
-        result = await PoolSync(client, reader, obj, target, sink, ctx.claims(), ctx.timing,
-                                failures=self._failures,
-                                visibility_grace_seconds=ctx.settings.visibility_grace_seconds).run()
+        result = await PoolSync(
+            client,
+            reader,
+            obj,
+            target,
+            sink,
+            ctx.claims(),
+            ctx.timing,
+            failures=self._failures,
+            visibility_grace_seconds=ctx.settings.visibility_grace_seconds,
+        ).run()
         self._after(result, obj, target)
         return self._delay(result.retry_after, result.observe_every)
 
@@ -233,9 +244,15 @@ class PoolWorker:
         if isinstance(decision, Release):
             await self._release(obj, sink, decision.event_reason, decision.message)
         if target is None:
-            await self._report(obj, sink, ConditionType.DELETING, c.DELETION_STALLED,
-                               f"cannot reach ModelArts to delete the pool: {refused}; restore access, or set "
-                               "deletionPolicy Retain to release the object", deleting=True)
+            await self._report(
+                obj,
+                sink,
+                ConditionType.DELETING,
+                c.DELETION_STALLED,
+                f"cannot reach ModelArts to delete the pool: {refused}; restore access, or set "
+                "deletionPolicy Retain to release the object",
+                deleting=True,
+            )
             return ctx.timing.backoff(self._bump_failures())
         try:
             credentials = await ctx.credentials.credentials(target.credentials)
@@ -244,8 +261,16 @@ class PoolWorker:
             return ctx.timing.backoff(self._bump_failures())
         client = ctx.cloud.client_for(target.endpoint, target.project_id, credentials, obj.key)
         reader = self._reader(obj, target, credentials)
-        step = await PoolDeletion(client, reader, obj, target, sink, ctx.claims(), ctx.timing,
-                                  visibility_grace_seconds=ctx.settings.visibility_grace_seconds).step()
+        step = await PoolDeletion(
+            client,
+            reader,
+            obj,
+            target,
+            sink,
+            ctx.claims(),
+            ctx.timing,
+            visibility_grace_seconds=ctx.settings.visibility_grace_seconds,
+        ).step()
         if step.credentials_refused:
             ctx.credentials.forget(target.credentials)
         if step.done:
@@ -285,8 +310,11 @@ class PoolWorker:
         for _ in range(5):
             current = list(meta.get("finalizers") or [])
             try:
-                self._written(await self._ctx.kube.set_finalizers(namespace, name, current, wanted,
-                                                                  str(meta.get("resourceVersion") or "")))
+                self._written(
+                    await self._ctx.kube.set_finalizers(
+                        namespace, name, current, wanted, str(meta.get("resourceVersion") or "")
+                    )
+                )
                 return
             except Conflict:
                 fresh = await self._ctx.kube.get_object(namespace, name)
@@ -300,19 +328,35 @@ class PoolWorker:
                 raise
         raise Conflict(f"{namespace}/{name}: finalizers kept changing", status_code=409)
 
-    async def _report(self, obj: PoolObject, sink: KubeSink, condition: ConditionType, reason: str, message: str,
-                      *, deleting: bool = False) -> None:
+    async def _report(
+        self,
+        obj: PoolObject,
+        sink: KubeSink,
+        condition: ConditionType,
+        reason: str,
+        message: str,
+        *,
+        deleting: bool = False,
+    ) -> None:
         """A condition the user must act on (configuration, binding), with an Event when it is new."""
         previous = c.find(obj.status.conditions, condition)
         if previous is None or previous.message != message:
             sink.event(True, reason, message)
         now = timestamp(utc_now())
         status = obj.status.model_copy(deep=True)
-        status.conditions = c.upsert(status.conditions, condition, deleting, reason, message,
-                                     generation=obj.generation, now=now)
+        status.conditions = c.upsert(
+            status.conditions, condition, deleting, reason, message, generation=obj.generation, now=now
+        )
         if not deleting and c.ready_waits_on(status.conditions, has_pool=status.pool_name is not None):
-            status.conditions = c.upsert(status.conditions, ConditionType.READY, False, c.READY_PENDING, message,
-                                         generation=obj.generation, now=now)
+            status.conditions = c.upsert(
+                status.conditions,
+                ConditionType.READY,
+                False,
+                c.READY_PENDING,
+                message,
+                generation=obj.generation,
+                now=now,
+            )
         await sink.write_status(status)
         self._ctx.metrics.count_reconcile_error(reason)
 
@@ -320,16 +364,25 @@ class PoolWorker:
         """A reader over the shared list of the pool's (endpoint, project, workspace, credentials)."""
         ctx = self._ctx
         cloud_workspace = obj.status.cloud.workspace_id if obj.status.cloud else None
-        key = (target.endpoint, target.project_id, workspace_of(obj.spec.workspace_id, cloud_workspace),
-               _fingerprint(credentials))
-        observer = ctx.observers.get(key, lambda: ctx.cloud.client_for(
-            target.endpoint, target.project_id, credentials, f"list:{target.project_id}", shared=True))
+        key = (
+            target.endpoint,
+            target.project_id,
+            workspace_of(obj.spec.workspace_id, cloud_workspace),
+            _fingerprint(credentials),
+        )
+        observer = ctx.observers.get(
+            key,
+            lambda: ctx.cloud.client_for(
+                target.endpoint, target.project_id, credentials, f"list:{target.project_id}", shared=True
+            ),
+        )
         if self._subscription is not None and self._subscription[0] is not observer:
             self._unsubscribe()
         self._observer = observer
         client = ctx.cloud.client_for(target.endpoint, target.project_id, credentials, obj.key)
-        return ObservedReader(observer, client, wait_seconds=ctx.settings.request_timeout_seconds * 2,
-                              writes=self._writes)
+        return ObservedReader(
+            observer, client, wait_seconds=ctx.settings.request_timeout_seconds * 2, writes=self._writes
+        )
 
     def _resubscribe(self, obj: PoolObject, every: float) -> None:
         """Tell the shared list which pool this object follows, and how often it needs a look."""

@@ -66,7 +66,10 @@ def default_endpoint(region: str) -> str:
 
 
 def make_http_client(
-    *, verify: bool | str = True, timeout: float = DEFAULT_TIMEOUT, trust_env: bool = True,
+    *,
+    verify: bool | str = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    trust_env: bool = True,
     limits: httpx.Limits | None = None,
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` for ModelArts.
@@ -76,8 +79,9 @@ def make_http_client(
     ``HTTPS_PROXY``/``NO_PROXY`` working, which clusters with an egress proxy need.
     """
     tls = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
-    return httpx.AsyncClient(verify=tls, timeout=timeout, follow_redirects=False, trust_env=trust_env,
-                             limits=limits or httpx.Limits())
+    return httpx.AsyncClient(
+        verify=tls, timeout=timeout, follow_redirects=False, trust_env=trust_env, limits=limits or httpx.Limits()
+    )
 
 
 def _encode_json(body: Mapping[str, Any]) -> bytes:
@@ -162,8 +166,12 @@ class ModelArtsClient:
         One unreadable item fails the whole call (``MalformedResponse``) rather than being skipped: callers look
         for their own pool in the list, and a pool silently left out could be created twice or leaked.
         """
-        query = (("workspaceId", workspace_id), ("labelSelector", label_selector), ("status", status),
-                 ("limit", str(limit) if limit else None))
+        query = (
+            ("workspaceId", workspace_id),
+            ("labelSelector", label_selector),
+            ("status", status),
+            ("limit", str(limit) if limit else None),
+        )
         params = {key: value for key, value in query if value is not None}
         pools: list[Pool] = []
         for _ in range(max_pages):
@@ -184,8 +192,11 @@ class ModelArtsClient:
     async def patch_pool(self, name: str, patch: Mapping[str, Any]) -> Pool:
         """``PATCH /pools/{name}`` with a JSON merge-patch (``application/merge-patch+json``)."""
         response = await self._call(
-            "patch", "PATCH", self._pool_path(name),
-            body=_encode_json(patch), content_type=CONTENT_TYPE_MERGE_PATCH,
+            "patch",
+            "PATCH",
+            self._pool_path(name),
+            body=_encode_json(patch),
+            content_type=CONTENT_TYPE_MERGE_PATCH,
         )
         return self._parse("patch", response, Pool)
 
@@ -217,8 +228,11 @@ class ModelArtsClient:
     ) -> _Answer:
         """One logical call: attempts until a 2xx, or raise the last typed error."""
         # Compression is welcome (a thousand-pool list shrinks tenfold), but only what _read_capped can bound.
-        headers = {HEADER_PROJECT_ID: self._project_id, "Content-Type": content_type,
-                   "Accept-Encoding": "gzip, deflate"}
+        headers = {
+            HEADER_PROJECT_ID: self._project_id,
+            "Content-Type": content_type,
+            "Accept-Encoding": "gzip, deflate",
+        }
         url = self._endpoint + path
         attempt = 0
         while True:
@@ -234,7 +248,11 @@ class ModelArtsClient:
             delay = self._retry.delay(error, attempt)
             logger.debug(
                 "modelarts %s %s: attempt %d failed (%s), retrying in %.2fs",
-                operation, path, attempt, type(error).__name__, delay,
+                operation,
+                path,
+                attempt,
+                type(error).__name__,
+                delay,
             )
             await self._retry.sleep(delay)
 
@@ -270,7 +288,12 @@ class ModelArtsClient:
             self._observe(operation, STATUS_TRANSPORT_ERROR, elapsed)
             logger.debug(
                 "modelarts %s %s -> %s (%s) attempt=%d %.3fs",
-                method, path, STATUS_TRANSPORT_ERROR, type(exc).__name__, attempt, elapsed,
+                method,
+                path,
+                STATUS_TRANSPORT_ERROR,
+                type(exc).__name__,
+                attempt,
+                elapsed,
             )
             if isinstance(exc, TimeoutError):
                 return TransportError(f"no complete answer within {self._timeout:g}s", operation=operation)
@@ -279,7 +302,12 @@ class ModelArtsClient:
         self._observe(operation, str(response.status_code), elapsed)
         logger.debug(
             "modelarts %s %s -> %d request_id=%s attempt=%d %.3fs",
-            method, path, response.status_code, response.headers.get(HEADER_REQUEST_ID), attempt, elapsed,
+            method,
+            path,
+            response.status_code,
+            response.headers.get(HEADER_REQUEST_ID),
+            attempt,
+            elapsed,
         )
         if response.is_success:
             return _Answer(response, content)
@@ -298,7 +326,9 @@ class ModelArtsClient:
         response, content = answer.response, answer.content
         request_id = response.headers.get(HEADER_REQUEST_ID)
         common: dict[str, Any] = {
-            "operation": operation, "status_code": response.status_code, "request_id": request_id,
+            "operation": operation,
+            "status_code": response.status_code,
+            "request_id": request_id,
         }
         try:
             data = json.loads(content)
@@ -334,24 +364,27 @@ async def _read_capped(response: httpx.Response, limit: int, operation: str) -> 
     """The body, decompressed, or ``MalformedResponse`` once it grows past ``limit`` (received or decoded)."""
     if response.is_stream_consumed:  # a response built in memory (httpx.MockTransport): already whole
         if len(response.content) > limit:
-            raise MalformedResponse(f"response body larger than {limit} bytes", operation=operation,
-                                    status_code=response.status_code)
+            raise MalformedResponse(
+                f"response body larger than {limit} bytes", operation=operation, status_code=response.status_code
+            )
         return response.content
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     decoder = None
     if encoding not in ("", "identity"):
         wbits = _DECODERS.get(encoding)
         if wbits is None:
-            raise MalformedResponse(f"unsupported Content-Encoding {encoding[:40]!r}", operation=operation,
-                                    status_code=response.status_code)
+            raise MalformedResponse(
+                f"unsupported Content-Encoding {encoding[:40]!r}", operation=operation, status_code=response.status_code
+            )
         decoder = zlib.decompressobj(wbits)
     received = 0
     chunks: list[bytes] = []
     size = 0
 
     def too_big() -> MalformedResponse:
-        return MalformedResponse(f"response body larger than {limit} bytes", operation=operation,
-                                 status_code=response.status_code)
+        return MalformedResponse(
+            f"response body larger than {limit} bytes", operation=operation, status_code=response.status_code
+        )
 
     try:
         async for raw in response.aiter_raw():
@@ -378,6 +411,7 @@ async def _read_capped(response: httpx.Response, limit: int, operation: str) -> 
                 raise too_big()
             chunks.append(tail)
     except zlib.error:
-        raise MalformedResponse(f"body is not valid {encoding}", operation=operation,
-                                status_code=response.status_code) from None
+        raise MalformedResponse(
+            f"body is not valid {encoding}", operation=operation, status_code=response.status_code
+        ) from None
     return b"".join(chunks)

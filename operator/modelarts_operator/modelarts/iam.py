@@ -75,9 +75,7 @@ class IamTokenAuth(httpx.Auth):
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         raise RuntimeError("IamTokenAuth works with httpx.AsyncClient only")
 
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         stale: _Token | None = None
         for _ in range(2):
             token = self._token
@@ -121,8 +119,10 @@ class IamTokenAuth(httpx.Auth):
         value = response.headers.get(HEADER_SUBJECT_TOKEN)
         if not value:
             raise MalformedResponse(
-                "IAM answered without X-Subject-Token", operation=OPERATION,
-                status_code=response.status_code, request_id=response.headers.get(HEADER_REQUEST_ID),
+                "IAM answered without X-Subject-Token",
+                operation=OPERATION,
+                status_code=response.status_code,
+                request_id=response.headers.get(HEADER_REQUEST_ID),
             )
         lifetime = self._lifetime(response)
         return _Token(SecretStr(value), self._clock() + max(0.0, lifetime - self._refresh_margin))
@@ -134,4 +134,3 @@ class IamTokenAuth(httpx.Auth):
             return datetime.fromisoformat(str(expires_at)).timestamp() - self._clock()
         except (ValueError, KeyError, TypeError):
             return FALLBACK_LIFETIME
-

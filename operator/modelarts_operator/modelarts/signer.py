@@ -134,8 +134,6 @@ def sign(
     """
     lowered = {name.lower(): value for name, value in headers.items()}
     signed_headers = sorted(lowered)
-    canonical = canonical_request(
-        method, path, query_pairs, lowered, signed_headers, payload_sha256(body)
-    )
+    canonical = canonical_request(method, path, query_pairs, lowered, signed_headers, payload_sha256(body))
     signature = compute_signature(secret_key, string_to_sign(canonical, lowered[HEADER_SDK_DATE.lower()]))
     return authorization_value(access_key, signed_headers, signature)

@@ -86,13 +86,17 @@ def serves_namespace(patterns: tuple[str, ...], namespace: str) -> bool:
     return any(fnmatch.fnmatchcase(namespace, pattern) for pattern in patterns)
 
 
-def projects_selecting(projects: Mapping[str, ModelArtsProjectSpec], namespace_labels: Mapping[str, str],
-                       namespace: str) -> list[str]:
+def projects_selecting(
+    projects: Mapping[str, ModelArtsProjectSpec], namespace_labels: Mapping[str, str], namespace: str
+) -> list[str]:
     """Names of the projects whose selector selects the namespace (``kubernetes.io/metadata.name`` included, as
     the API server sets it on every namespace)."""
     labels = {**namespace_labels, "kubernetes.io/metadata.name": namespace}
-    return sorted(name for name, spec in projects.items()
-                  if spec.namespace_selector is not None and spec.namespace_selector.matches(labels))
+    return sorted(
+        name
+        for name, spec in projects.items()
+        if spec.namespace_selector is not None and spec.namespace_selector.matches(labels)
+    )
 
 
 def resolve(
@@ -114,7 +118,8 @@ def resolve(
             raise BindingRefused(
                 c.SYNCED_NOT_BOUND,
                 f"ModelArtsProject {name} does not serve namespace {namespace}: ask your platform team to select it "
-                f"in the project's spec.namespaceSelector")
+                f"in the project's spec.namespaceSelector",
+            )
         return _project_binding(name, project, spec, endpoints)
     if spec.credentials_secret_ref is not None:
         return _tenant_binding(spec, namespace, defaults, endpoints)
@@ -122,22 +127,26 @@ def resolve(
         raise BindingRefused(
             c.SYNCED_INVALID_SPEC,
             f"namespace {namespace} is served by several ModelArtsProjects ({', '.join(selecting)}): choose one "
-            "with spec.projectRef.name")
+            "with spec.projectRef.name",
+        )
     if selecting:
         return _project_binding(selecting[0], projects[selecting[0]], spec, endpoints)
     if serves_namespace(defaults.default_credentials_namespaces, namespace):
         return _defaults_binding(spec, namespace, defaults, endpoints)
-    tenant_hint = " (or to allow tenant Secrets)" if not defaults.tenant_secrets else (
-        ", or bring your own credentials with spec.credentialsSecretRef")
+    tenant_hint = (
+        " (or to allow tenant Secrets)"
+        if not defaults.tenant_secrets
+        else (", or bring your own credentials with spec.credentialsSecretRef")
+    )
     raise BindingRefused(
         c.SYNCED_NOT_BOUND,
         f"namespace {namespace} is not served by any ModelArtsProject and the pool brings no credentials of its own: "
         f"ask your platform team to select namespace {namespace} in a ModelArtsProject's spec.namespaceSelector"
-        f"{tenant_hint}")
+        f"{tenant_hint}",
+    )
 
 
-def _no_contradiction(spec: ModelArtsPoolSpec, project_id: str, region: str | None, endpoint: str,
-                      origin: str) -> None:
+def _no_contradiction(spec: ModelArtsPoolSpec, project_id: str, region: str | None, endpoint: str, origin: str) -> None:
     wrong = []
     if spec.project_id is not None and spec.project_id != project_id:
         wrong.append(f"spec.projectId {spec.project_id}")
@@ -149,31 +158,40 @@ def _no_contradiction(spec: ModelArtsPoolSpec, project_id: str, region: str | No
         raise BindingRefused(
             c.SYNCED_INVALID_SPEC,
             f"the pool is served by {origin} (project {project_id}); it cannot override {', '.join(wrong)}: remove "
-            "them from the spec")
+            "them from the spec",
+        )
 
 
-def _project_binding(name: str, project: ModelArtsProjectSpec, spec: ModelArtsPoolSpec,
-                     endpoints: EndpointPolicy) -> Binding:
+def _project_binding(
+    name: str, project: ModelArtsProjectSpec, spec: ModelArtsPoolSpec, endpoints: EndpointPolicy
+) -> Binding:
     try:
-        endpoint = endpoints.check(project.endpoint or default_endpoint(project.region),
-                                   origin=f"the endpoint of ModelArtsProject {name}")
+        endpoint = endpoints.check(
+            project.endpoint or default_endpoint(project.region), origin=f"the endpoint of ModelArtsProject {name}"
+        )
     except EndpointRefused as exc:
         raise BindingRefused(c.SYNCED_INVALID_SPEC, str(exc)) from None
     _no_contradiction(spec, project.project_id, project.region, endpoint, f"ModelArtsProject {name}")
     secret = project.credentials_secret_ref
-    return Binding(endpoint=endpoint, project_id=project.project_id,
-                   credentials=CredentialsRef(CredentialsKind.PROJECT_SECRET, secret.namespace, secret.name),
-                   adoption=project.adoption, project=name)
+    return Binding(
+        endpoint=endpoint,
+        project_id=project.project_id,
+        credentials=CredentialsRef(CredentialsKind.PROJECT_SECRET, secret.namespace, secret.name),
+        adoption=project.adoption,
+        project=name,
+    )
 
 
-def _tenant_binding(spec: ModelArtsPoolSpec, namespace: str, defaults: OperatorDefaults,
-                    endpoints: EndpointPolicy) -> Binding:
+def _tenant_binding(
+    spec: ModelArtsPoolSpec, namespace: str, defaults: OperatorDefaults, endpoints: EndpointPolicy
+) -> Binding:
     assert spec.credentials_secret_ref is not None
     if not defaults.tenant_secrets:
         raise BindingRefused(
             c.SYNCED_INVALID_SPEC,
             "the platform does not allow pools to bring their own credentials (MODELARTS_TENANT_SECRETS is off): "
-            "remove spec.credentialsSecretRef to use the ModelArtsProject serving this namespace")
+            "remove spec.credentialsSecretRef to use the ModelArtsProject serving this namespace",
+        )
     project_id = spec.project_id or defaults.project_id
     if not project_id:
         raise BindingRefused(c.SYNCED_INVALID_SPEC, "spec.projectId is required with spec.credentialsSecretRef")
@@ -186,26 +204,31 @@ def _tenant_binding(spec: ModelArtsPoolSpec, namespace: str, defaults: OperatorD
     elif defaults.region:
         endpoint, origin = default_endpoint(defaults.region), "the operator's MODELARTS_REGION endpoint"
     else:
-        raise BindingRefused(c.SYNCED_INVALID_SPEC, "spec.region or spec.endpoint is required with "
-                             "spec.credentialsSecretRef")
+        raise BindingRefused(
+            c.SYNCED_INVALID_SPEC, "spec.region or spec.endpoint is required with spec.credentialsSecretRef"
+        )
     try:
         endpoint = endpoints.check(endpoint, origin=origin)
     except EndpointRefused as exc:
         raise BindingRefused(c.SYNCED_INVALID_SPEC, str(exc)) from None
     # The team's own credentials reach only what the team may reach anyway: adopting with them is its business.
-    return Binding(endpoint=endpoint, project_id=project_id,
-                   credentials=CredentialsRef(CredentialsKind.TENANT_SECRET, namespace,
-                                              spec.credentials_secret_ref.name),
-                   adoption=Adoption.FULL)
+    return Binding(
+        endpoint=endpoint,
+        project_id=project_id,
+        credentials=CredentialsRef(CredentialsKind.TENANT_SECRET, namespace, spec.credentials_secret_ref.name),
+        adoption=Adoption.FULL,
+    )
 
 
-def _defaults_binding(spec: ModelArtsPoolSpec, namespace: str, defaults: OperatorDefaults,
-                      endpoints: EndpointPolicy) -> Binding:
+def _defaults_binding(
+    spec: ModelArtsPoolSpec, namespace: str, defaults: OperatorDefaults, endpoints: EndpointPolicy
+) -> Binding:
     if not defaults.has_credentials or not defaults.project_id:
         raise BindingRefused(
             c.SYNCED_NOT_BOUND,
             f"namespace {namespace} may use the operator's own credentials, but the operator has none "
-            "(MODELARTS_ACCESS_KEY, MODELARTS_SECRET_KEY and MODELARTS_PROJECT_ID): ask your platform team")
+            "(MODELARTS_ACCESS_KEY, MODELARTS_SECRET_KEY and MODELARTS_PROJECT_ID): ask your platform team",
+        )
     raw = defaults.endpoint or (default_endpoint(defaults.region) if defaults.region else None)
     if raw is None:
         raise BindingRefused(c.SYNCED_NOT_BOUND, "the operator has no MODELARTS_REGION or MODELARTS_ENDPOINT")
@@ -214,5 +237,9 @@ def _defaults_binding(spec: ModelArtsPoolSpec, namespace: str, defaults: Operato
     except EndpointRefused as exc:
         raise BindingRefused(c.SYNCED_INVALID_SPEC, str(exc)) from None
     _no_contradiction(spec, defaults.project_id, defaults.region, endpoint, "the operator's own credentials")
-    return Binding(endpoint=endpoint, project_id=defaults.project_id,
-                   credentials=CredentialsRef(CredentialsKind.OPERATOR_DEFAULTS), adoption=defaults.default_adoption)
+    return Binding(
+        endpoint=endpoint,
+        project_id=defaults.project_id,
+        credentials=CredentialsRef(CredentialsKind.OPERATOR_DEFAULTS),
+        adoption=defaults.default_adoption,
+    )

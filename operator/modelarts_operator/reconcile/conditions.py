@@ -46,11 +46,19 @@ DELETION_IN_PROGRESS = "DeletionInProgress"
 DELETION_STALLED = "DeletionStalled"
 
 # Synced=False reasons no retry fixes: a human has to change the spec or the platform's settings.
-TERMINAL_SYNC_REASONS = frozenset({
-    SYNCED_INVALID_SPEC, SYNCED_INVALID_REQUEST, SYNCED_NOT_BOUND, SYNCED_PROJECT_NOT_FOUND,
-    SYNCED_ADOPTION_FORBIDDEN, SYNCED_ADOPTION_CONFLICT, SYNCED_DISPLAY_NAME_TAKEN, SYNCED_CREATION_FAILED,
-    SYNCED_NOT_OWNED,
-})
+TERMINAL_SYNC_REASONS = frozenset(
+    {
+        SYNCED_INVALID_SPEC,
+        SYNCED_INVALID_REQUEST,
+        SYNCED_NOT_BOUND,
+        SYNCED_PROJECT_NOT_FOUND,
+        SYNCED_ADOPTION_FORBIDDEN,
+        SYNCED_ADOPTION_CONFLICT,
+        SYNCED_DISPLAY_NAME_TAKEN,
+        SYNCED_CREATION_FAILED,
+        SYNCED_NOT_OWNED,
+    }
+)
 
 
 def find(conditions: list[Condition] | None, condition_type: ConditionType | str) -> Condition | None:
@@ -72,8 +80,14 @@ def upsert(
     previous = find(current, condition_type)
     status_value = ConditionStatus.TRUE if status else ConditionStatus.FALSE
     transition = now if previous is None or previous.status != status_value else previous.last_transition_time
-    updated = Condition(type=str(condition_type), status=status_value, reason=reason, message=message,
-                        last_transition_time=transition, observed_generation=generation)
+    updated = Condition(
+        type=str(condition_type),
+        status=status_value,
+        reason=reason,
+        message=message,
+        last_transition_time=transition,
+        observed_generation=generation,
+    )
     if previous is None:
         return [*current, updated]
     return [updated if c is previous else c for c in current]

@@ -78,8 +78,10 @@ def decide(obj: PoolObject, binding: Binding | None) -> Decision:
         if obj.spec.effective_management_policy == ManagementPolicy.OBSERVE_ONLY:
             return Release(f"pool {obj.pool_name} left in ModelArts (managementPolicy ObserveOnly)")
         if binding is not None and binding.adoption != Adoption.FULL:
-            return Release(f"pool {obj.pool_name} left in ModelArts: {binding.origin} no longer allows deleting "
-                           f"adopted pools (adoption {binding.adoption})")
+            return Release(
+                f"pool {obj.pool_name} left in ModelArts: {binding.origin} no longer allows deleting "
+                f"adopted pools (adoption {binding.adoption})"
+            )
         return DeletePool()
     if obj.pool_name is None and obj.create_requested_at is None:
         return Release("no pool was created for this object")
@@ -178,7 +180,9 @@ class PoolDeletion:
         if intent is None:
             return None
         pool = await recovery.find_pool_created_since(
-            self._client, desired.display_name(self._obj.spec, self._obj.name), intent,
+            self._client,
+            desired.display_name(self._obj.spec, self._obj.name),
+            intent,
             workspace_id=self._obj.spec.workspace_id,
             managed_elsewhere=lambda name: bool(ownership.managed_elsewhere(self._obj, self._claims, name)),
         )
@@ -236,8 +240,10 @@ class PoolDeletion:
         if idle >= self._timing.deletion_stall_seconds:
             # A stable text (no running count of seconds): the Event is posted when the stall starts or changes,
             # not on every look.
-            message = (f"deletion of pool {name} has not progressed since {self._deletion.last_progress_at} (phase "
-                       f"{pool.status.phase or 'unknown'}, {totals.deleting} nodes deleting)")
+            message = (
+                f"deletion of pool {name} has not progressed since {self._deletion.last_progress_at} (phase "
+                f"{pool.status.phase or 'unknown'}, {totals.deleting} nodes deleting)"
+            )
             self._stalled_event(message)
             self._set(c.DELETION_STALLED, message)
         else:
@@ -245,8 +251,10 @@ class PoolDeletion:
         await self._write(heartbeat=True)
         requested = parse_timestamp(self._deletion.requested_at) or self._now
         every = next_drain_check(
-            initial_nodes=int(self._deletion.initial_nodes or 0), nodes_left=_nodes_left(pool),
-            elapsed_seconds=(self._now - requested).total_seconds(), transition=self._timing.transition_seconds,
+            initial_nodes=int(self._deletion.initial_nodes or 0),
+            nodes_left=_nodes_left(pool),
+            elapsed_seconds=(self._now - requested).total_seconds(),
+            transition=self._timing.transition_seconds,
         )
         return DeletionStep(done=False, observe_every=every, retry_after=retry_after)
 
@@ -269,12 +277,15 @@ class PoolDeletion:
             return self._gone(name)
         created = self._created_at()
         age = int((self._now - created).total_seconds()) if created else 0
-        message = (f"ModelArts does not show pool {name} yet (created {age}s ago); its deletion is confirmed once "
-                   "it shows up or the grace period for new pools has passed")
+        message = (
+            f"ModelArts does not show pool {name} yet (created {age}s ago); its deletion is confirmed once "
+            "it shows up or the grace period for new pools has passed"
+        )
         self._set(c.DELETION_IN_PROGRESS, message)
         await self._write(heartbeat=True)
-        return DeletionStep(done=False, observe_every=self._timing.transition_seconds,
-                            retry_after=self._timing.transition_seconds)
+        return DeletionStep(
+            done=False, observe_every=self._timing.transition_seconds, retry_after=self._timing.transition_seconds
+        )
 
     def _created_at(self) -> datetime | None:
         cloud = self._status.cloud
@@ -306,12 +317,16 @@ class PoolDeletion:
         return DeletionStep(done=True, message=message)
 
     async def _failed(self, exc: errors.ModelArtsError) -> DeletionStep:
-        return await self._failed_with(str(exc), retry_after=exc.retry_after,
-                                       credentials_refused=isinstance(exc, errors.Unauthorized | errors.Forbidden)
-                                       and not isinstance(exc, errors.CredentialsLocked))
+        return await self._failed_with(
+            str(exc),
+            retry_after=exc.retry_after,
+            credentials_refused=isinstance(exc, errors.Unauthorized | errors.Forbidden)
+            and not isinstance(exc, errors.CredentialsLocked),
+        )
 
-    async def _failed_with(self, message: str, *, retry_after: float | None = None,
-                           credentials_refused: bool = False) -> DeletionStep:
+    async def _failed_with(
+        self, message: str, *, retry_after: float | None = None, credentials_refused: bool = False
+    ) -> DeletionStep:
         failures = self._deletion.failures + 1
         self._deletion.failures = failures
         self._deletion.last_error = message
@@ -320,8 +335,12 @@ class PoolDeletion:
         self._set(c.DELETION_STALLED, message)
         await self._write()
         delay = self._timing.backoff(failures, at_least=retry_after or 0.0)
-        return DeletionStep(done=False, observe_every=self._timing.transition_seconds, retry_after=delay,
-                            credentials_refused=credentials_refused)
+        return DeletionStep(
+            done=False,
+            observe_every=self._timing.transition_seconds,
+            retry_after=delay,
+            credentials_refused=credentials_refused,
+        )
 
     def _stalled_event(self, message: str) -> None:
         current = c.find(self._status.conditions, ConditionType.DELETING)
@@ -331,10 +350,18 @@ class PoolDeletion:
     def _set(self, reason: str, message: str) -> None:
         now = timestamp(self._now)
         generation = self._obj.generation
-        conditions = c.upsert(self._status.conditions, ConditionType.DELETING, True, reason, message,
-                              generation=generation, now=now)
-        self._status.conditions = c.upsert(conditions, ConditionType.READY, False, c.READY_DELETING,
-                                           "the object is being deleted", generation=generation, now=now)
+        conditions = c.upsert(
+            self._status.conditions, ConditionType.DELETING, True, reason, message, generation=generation, now=now
+        )
+        self._status.conditions = c.upsert(
+            conditions,
+            ConditionType.READY,
+            False,
+            c.READY_DELETING,
+            "the object is being deleted",
+            generation=generation,
+            now=now,
+        )
 
     async def _write(self, *, heartbeat: bool = False) -> None:
         """Write what a user can see; ``lastCheckedAt`` moves at most once a heartbeat on its own."""

@@ -36,15 +36,22 @@ class _Pattern:
             raise ValueError(f"not an endpoint pattern: {text!r} (expected scheme://host[:port][/path])")
         host_port = parts.netloc.rsplit(":", 1)
         port = host_port[1] if len(host_port) == 2 and not host_port[0].endswith("]") else None
-        return cls(scheme=parts.scheme, host_labels=tuple(parts.hostname.lower().split(".")), port=port,
-                   path=parts.path.rstrip("/"), text=text.strip())
+        return cls(
+            scheme=parts.scheme,
+            host_labels=tuple(parts.hostname.lower().split(".")),
+            port=port,
+            path=parts.path.rstrip("/"),
+            text=text.strip(),
+        )
 
     def matches(self, url: SplitResult, port: int) -> bool:
         host = (url.hostname or "").lower().split(".")
         if url.scheme != self.scheme or len(host) != len(self.host_labels):
             return False
-        if not all(fnmatch.fnmatchcase(label, pattern) if "*" in pattern else label == pattern
-                   for label, pattern in zip(host, self.host_labels, strict=True)):
+        if not all(
+            fnmatch.fnmatchcase(label, pattern) if "*" in pattern else label == pattern
+            for label, pattern in zip(host, self.host_labels, strict=True)
+        ):
             return False
         if self.port == "*":
             port_ok = True
@@ -79,5 +86,6 @@ class EndpointPolicy:
             allowed = ", ".join(self.patterns) or "(none)"
             raise EndpointRefused(
                 f"{origin} {text} is not an allowed ModelArts endpoint (MODELARTS_ALLOWED_ENDPOINTS: {allowed}); "
-                "ask your platform team")
+                "ask your platform team"
+            )
         return text.rstrip("/")

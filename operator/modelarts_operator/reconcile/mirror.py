@@ -23,10 +23,15 @@ from modelarts_operator.resource.status import (
 # status.resources buckets, by attribute name (the wire bucket creationFailed is creation_failed).
 NODE_STATES = models.RESOURCE_BUCKETS
 # Phases in which nothing is moving: the pool is polled slowly.
-STABLE_PHASES = frozenset({
-    models.PoolPhase.RUNNING, models.PoolPhase.ABNORMAL, models.PoolPhase.ERROR,
-    models.PoolPhase.CREATION_FAILED, models.PoolPhase.SCALING_FAILED,
-})
+STABLE_PHASES = frozenset(
+    {
+        models.PoolPhase.RUNNING,
+        models.PoolPhase.ABNORMAL,
+        models.PoolPhase.ERROR,
+        models.PoolPhase.CREATION_FAILED,
+        models.PoolPhase.SCALING_FAILED,
+    }
+)
 TRANSIENT_SCOPE_STATES = frozenset({models.ScopeState.ENABLING, models.ScopeState.DISABLING})
 TRANSIENT_DRIVER_STATES = frozenset({models.DriverPhase.CREATING, models.DriverPhase.UPGRADING})
 # Cloud text copied into status is bounded: the status of one object must stay small whatever is answered.
@@ -58,7 +63,8 @@ def apply_mirror(status: ModelArtsPoolStatus, pool: models.Pool) -> None:
     status.parent = source.parent
     status.root = source.root
     status.resources = ResourcesByState(
-        **{state: [_resource_state(item) for item in source.resources.bucket(state)] for state in NODE_STATES})
+        **{state: [_resource_state(item) for item in source.resources.bucket(state)] for state in NODE_STATES}
+    )
     status.nodes = node_totals(pool)
     status.scope = [ScopeState(scope_type=s.scope_type, state=s.state) for s in source.scope] or None
     status.driver = None
@@ -80,8 +86,20 @@ def apply_mirror(status: ModelArtsPoolStatus, pool: models.Pool) -> None:
 
 def clear_mirror(status: ModelArtsPoolStatus) -> None:
     """Forget the pool (it is gone, or a new one will be created)."""
-    for name in ("pool_name", "phase", "message", "parent", "root", "resources", "nodes", "scope", "driver",
-                 "cloud", "seen", "adopted"):
+    for name in (
+        "pool_name",
+        "phase",
+        "message",
+        "parent",
+        "root",
+        "resources",
+        "nodes",
+        "scope",
+        "driver",
+        "cloud",
+        "seen",
+        "adopted",
+    ):
         setattr(status, name, None)
 
 
@@ -116,8 +134,10 @@ def readiness(pool: models.Pool) -> tuple[bool, str, str]:
     cloud_message = _clip(pool.status.message, MAX_MESSAGE) or ""
     if phase == "Running":
         if totals.creating or totals.deleting:
-            return False, c.READY_SCALING, (
-                f"scaling: {totals.available} available, {totals.creating} creating, {totals.deleting} deleting"
+            return (
+                False,
+                c.READY_SCALING,
+                (f"scaling: {totals.available} available, {totals.creating} creating, {totals.deleting} deleting"),
             )
         if totals.abnormal:
             return False, c.READY_ABNORMAL, f"{totals.abnormal} abnormal nodes"

@@ -48,10 +48,14 @@ def refusal(obj: PoolObject, pool: Pool, claims: Claims, binding: Binding, *, ac
         if obj.spec.effective_management_policy != ManagementPolicy.FULL:
             return f"pool {name} is adopted with managementPolicy ObserveOnly; not going to {action} it"
         if binding.adoption != Adoption.FULL:
-            return (f"{binding.origin} allows adopted pools to be observed only (adoption {binding.adoption}); "
-                    f"not going to {action} pool {name}")
+            return (
+                f"{binding.origin} allows adopted pools to be observed only (adoption {binding.adoption}); "
+                f"not going to {action} pool {name}"
+            )
         return None
     if not created_for(obj, pool):
-        return (f"pool {name} (display name {pool.metadata.display_name}, created "
-                f"{pool.metadata.creation_timestamp}) was not created for this object; not going to {action} it")
+        return (
+            f"pool {name} (display name {pool.metadata.display_name}, created "
+            f"{pool.metadata.creation_timestamp}) was not created for this object; not going to {action} it"
+        )
     return None

@@ -35,8 +35,9 @@ async def find_pool_created_since(
     return None
 
 
-async def find_listed(client: ModelArtsClient, display_name: str, pool_name: str, *,
-                      workspace_id: str | None) -> Pool | None:
+async def find_listed(
+    client: ModelArtsClient, display_name: str, pool_name: str, *, workspace_id: str | None
+) -> Pool | None:
     """The pool, if the list by display name shows it (a GET may lag behind the list, or the other way round)."""
     pools = await client.list_pools(label_selector=f"{LABEL_DISPLAY_NAME}={display_name}", workspace_id=workspace_id)
     return next((pool for pool in pools if pool.name == pool_name), None)

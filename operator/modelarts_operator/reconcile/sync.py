@@ -110,12 +110,14 @@ class PoolSync:
             return await self._refuse(
                 c.SYNCED_ADOPTION_FORBIDDEN,
                 f"{self._binding.origin} does not allow adopting pools with managementPolicy {policy} (adoption: "
-                f"{allowed}); ask your platform team, or use managementPolicy ObserveOnly if that is allowed")
+                f"{allowed}); ask your platform team, or use managementPolicy ObserveOnly if that is allowed",
+            )
         others = ownership.managed_elsewhere(self._obj, self._claims, name)
         if others:
             return await self._refuse(
                 c.SYNCED_ADOPTION_CONFLICT,
-                f"pool {name} is already managed by ModelArtsPool {', '.join(sorted(others))}")
+                f"pool {name} is already managed by ModelArtsPool {', '.join(sorted(others))}",
+            )
         sighting = await self._reader.look(name)
         pool = sighting.pool if sighting.pool is not None or sighting.confirmed else await self._reader.confirm(name)
         if pool is None:
@@ -181,7 +183,10 @@ class PoolSync:
 
     async def _find_own_pool(self, display: str, intent: datetime) -> Pool | None:
         return await recovery.find_pool_created_since(
-            self._client, display, intent, workspace_id=self._obj.spec.workspace_id,
+            self._client,
+            display,
+            intent,
+            workspace_id=self._obj.spec.workspace_id,
             managed_elsewhere=lambda name: bool(ownership.managed_elsewhere(self._obj, self._claims, name)),
         )
 
@@ -208,7 +213,8 @@ class PoolSync:
             # status.poolName names a pool this object did not create (a forged status): neither change it nor
             # show another team's pool in this object's status.
             return await self._refuse(
-                c.SYNCED_NOT_OWNED, f"pool {pool.name} was not created for this object; it is left untouched")
+                c.SYNCED_NOT_OWNED, f"pool {pool.name} was not created for this object; it is left untouched"
+            )
         mirror.record_sighting(self._status, pool, self._now)
         patch = desired.pool_patch(obj.spec, pool)
         message = "pool matches spec"
@@ -226,14 +232,22 @@ class PoolSync:
             changed = _describe(patch)
             if pool.status.phase != PoolPhase.RUNNING:
                 self._mirror(pool)
-                self._set(ConditionType.SYNCED, False, c.SYNCED_UPDATING,
-                          f"waiting for the pool to be Running before changing {changed}")
+                self._set(
+                    ConditionType.SYNCED,
+                    False,
+                    c.SYNCED_UPDATING,
+                    f"waiting for the pool to be Running before changing {changed}",
+                )
                 await self._write()
                 return SyncResult(self._timing.transition_seconds)
             drifted = obj.status.observed_generation == obj.generation
             if drifted:
-                self._set(ConditionType.SYNCED, False, c.SYNCED_DRIFTED,
-                          f"pool {pool.name} was changed outside the operator ({changed}); correcting")
+                self._set(
+                    ConditionType.SYNCED,
+                    False,
+                    c.SYNCED_DRIFTED,
+                    f"pool {pool.name} was changed outside the operator ({changed}); correcting",
+                )
                 await self._write()
                 self._sink.event(True, c.SYNCED_DRIFTED, f"pool {pool.name} drifted from spec ({changed}); correcting")
             pool = await self._client.patch_pool(pool.name, patch)
@@ -275,9 +289,11 @@ class PoolSync:
         if young and not self._seen_running():
             return await self._not_visible_yet(name)
         if not self._seen_running():
-            message = (f"ModelArts no longer shows pool {name}, which was never seen Running (not even among failed "
-                       "creations); no new pool is created automatically: change the spec to create one, or delete "
-                       "the object")
+            message = (
+                f"ModelArts no longer shows pool {name}, which was never seen Running (not even among failed "
+                "creations); no new pool is created automatically: change the spec to create one, or delete "
+                "the object"
+            )
             self._set(ConditionType.READY, False, c.READY_POOL_GONE, message)
             return await self._refuse(c.SYNCED_POOL_NOT_FOUND, message)
         # The pool this object created was deleted behind the operator's back: the object still declares a
@@ -292,8 +308,10 @@ class PoolSync:
 
     async def _not_visible_yet(self, name: str) -> SyncResult:
         age = self._age_seconds()
-        message = (f"ModelArts does not show pool {name} yet (created {int(age)}s ago; a new pool may answer 404 "
-                   "for a while); looking again")
+        message = (
+            f"ModelArts does not show pool {name} yet (created {int(age)}s ago; a new pool may answer 404 "
+            "for a while); looking again"
+        )
         self._set(ConditionType.READY, False, c.READY_CREATING, message)
         await self._write()
         return SyncResult(self._timing.transition_seconds, retry_after=self._timing.transition_seconds)
@@ -307,8 +325,12 @@ class PoolSync:
         self._mirror(failed)
         self._status.phase = failed.status.phase or PoolPhase.CREATION_FAILED
         self._set(ConditionType.READY, False, c.READY_CREATION_FAILED, message)
-        self._set(ConditionType.SYNCED, False, c.SYNCED_CREATION_FAILED,
-                  f"{message}; change the spec to try again, or delete the object")
+        self._set(
+            ConditionType.SYNCED,
+            False,
+            c.SYNCED_CREATION_FAILED,
+            f"{message}; change the spec to try again, or delete the object",
+        )
         self._status.observed_generation = self._obj.generation
         await self._write()
         return self._idle()
@@ -394,9 +416,12 @@ class PoolSync:
         if c.ready_waits_on(self._status.conditions, has_pool=self._status.pool_name is not None):
             self._set(ConditionType.READY, False, c.READY_PENDING, detail)
         await self._write()
-        return SyncResult(self._timing.transition_seconds,
-                          retry_after=self._timing.backoff(self._failures + 1, at_least=at_least), failed=True,
-                          credentials_refused=_refused_by_modelarts(exc))
+        return SyncResult(
+            self._timing.transition_seconds,
+            retry_after=self._timing.backoff(self._failures + 1, at_least=at_least),
+            failed=True,
+            credentials_refused=_refused_by_modelarts(exc),
+        )
 
     # --- status -----------------------------------------------------------------------------------
 
@@ -407,8 +432,13 @@ class PoolSync:
 
     def _set(self, condition: ConditionType, status: bool, reason: str, message: str) -> None:
         self._status.conditions = c.upsert(
-            self._status.conditions, condition, status, reason, message,
-            generation=self._obj.generation, now=timestamp(self._now),
+            self._status.conditions,
+            condition,
+            status,
+            reason,
+            message,
+            generation=self._obj.generation,
+            now=timestamp(self._now),
         )
 
     async def _write(self) -> None:

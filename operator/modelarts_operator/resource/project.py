@@ -21,8 +21,10 @@ from modelarts_operator.resource.spec import (
     validations,
 )
 
-LABEL_KEY_PATTERN = (r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                     r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+LABEL_KEY_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
@@ -46,16 +48,21 @@ class SelectorRequirement(SpecModel):
 
     model_config = ConfigDict(
         json_schema_extra=validations(
-            cel("self.operator in ['Exists', 'DoesNotExist'] ? !has(self.values) || size(self.values) == 0 : "
+            cel(
+                "self.operator in ['Exists', 'DoesNotExist'] ? !has(self.values) || size(self.values) == 0 : "
                 "has(self.values) && size(self.values) > 0",
-                "values must be given for In and NotIn, and only for them", field_path=".values"),
+                "values must be given for In and NotIn, and only for them",
+                field_path=".values",
+            ),
         )
     )
 
     key: str = Field(description="The label key.", min_length=1, max_length=317, pattern=LABEL_KEY_PATTERN)
     operator: SelectorOperator = Field(description="In, NotIn, Exists or DoesNotExist.")
     values: list[str] | None = Field(
-        default=None, description="Values for In and NotIn.", max_length=64,
+        default=None,
+        description="Values for In and NotIn.",
+        max_length=64,
         json_schema_extra={"items": {"type": "string", "maxLength": 63}},
     )
 
@@ -73,11 +80,15 @@ class NamespaceSelector(SpecModel):
     """A label selector on Namespaces (Kubernetes LabelSelector semantics: every term must hold)."""
 
     match_labels: dict[str, str] | None = Field(
-        default=None, alias="matchLabels", description="Labels a namespace must carry, exactly.",
+        default=None,
+        alias="matchLabels",
+        description="Labels a namespace must carry, exactly.",
         json_schema_extra={"maxProperties": 32},
     )
     match_expressions: list[SelectorRequirement] | None = Field(
-        default=None, alias="matchExpressions", description="Set-based requirements on namespace labels.",
+        default=None,
+        alias="matchExpressions",
+        description="Set-based requirements on namespace labels.",
         max_length=32,
     )
 
@@ -91,19 +102,33 @@ class NamespaceSelector(SpecModel):
 class ProjectSecretReference(SpecModel):
     """The Secret with the project's AK/SK; it lives in a namespace the platform controls."""
 
-    namespace: str = Field(description="Namespace of the Secret (typically the operator's own).", min_length=1,
-                           max_length=63, pattern=DNS_LABEL_PATTERN)
-    name: str = Field(description="Name of the Secret; keys accessKey, secretKey and optionally securityToken.",
-                      min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    namespace: str = Field(
+        description="Namespace of the Secret (typically the operator's own).",
+        min_length=1,
+        max_length=63,
+        pattern=DNS_LABEL_PATTERN,
+    )
+    name: str = Field(
+        description="Name of the Secret; keys accessKey, secretKey and optionally securityToken.",
+        min_length=1,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+    )
 
 
 class ModelArtsProjectSpec(SpecModel):
     """One ModelArts project, the credentials to reach it, and the namespaces whose pools may use it."""
 
-    project_id: str = Field(alias="projectId", description="Huawei Cloud project ID.", min_length=1,
-                            max_length=64, pattern=PROJECT_ID_PATTERN)
-    region: str = Field(description="Huawei Cloud region, e.g. cn-north-4.", min_length=2, max_length=64,
-                        pattern=REGION_PATTERN)
+    project_id: str = Field(
+        alias="projectId",
+        description="Huawei Cloud project ID.",
+        min_length=1,
+        max_length=64,
+        pattern=PROJECT_ID_PATTERN,
+    )
+    region: str = Field(
+        description="Huawei Cloud region, e.g. cn-north-4.", min_length=2, max_length=64, pattern=REGION_PATTERN
+    )
     endpoint: str | None = Field(
         default=None,
         description="ModelArts endpoint URL; default https://modelarts.{region}.myhuaweicloud.com. It must match "

@@ -108,10 +108,16 @@ class PoolResourceSpec(SpecModel):
 
     model_config = ConfigDict(
         json_schema_extra=validations(
-            cel("!has(self.maxCount) || self.maxCount >= self.count", "maxCount must be at least count",
-                field_path=".maxCount"),
-            cel("!has(self.azs) || self.azs.map(a, a.count).sum() == self.count",
-                "the counts in azs must add up to count", field_path=".azs"),
+            cel(
+                "!has(self.maxCount) || self.maxCount >= self.count",
+                "maxCount must be at least count",
+                field_path=".maxCount",
+            ),
+            cel(
+                "!has(self.azs) || self.azs.map(a, a.count).sum() == self.count",
+                "the counts in azs must add up to count",
+                field_path=".azs",
+            ),
         )
     )
 
@@ -155,10 +161,8 @@ class PoolNetwork(SpecModel):
 class PoolDriverSpec(SpecModel):
     """Accelerator driver versions of a Dedicate pool."""
 
-    gpu_version: str | None = Field(default=None, alias="gpuVersion", description="GPU driver version.",
-                                    max_length=64)
-    npu_version: str | None = Field(default=None, alias="npuVersion", description="NPU driver version.",
-                                    max_length=64)
+    gpu_version: str | None = Field(default=None, alias="gpuVersion", description="GPU driver version.", max_length=64)
+    npu_version: str | None = Field(default=None, alias="npuVersion", description="NPU driver version.", max_length=64)
     update_strategy: UpdateStrategy | None = Field(
         default=None,
         alias="updateStrategy",
@@ -190,13 +194,21 @@ OBJECT_RULES = [
         reason="FieldValueInvalid",
     ),
     *[
-        cel(_unchanged_once_created(field), f"spec.{field} is immutable once the pool exists",
-            field_path=f".spec.{field}", reason="FieldValueForbidden")
+        cel(
+            _unchanged_once_created(field),
+            f"spec.{field} is immutable once the pool exists",
+            field_path=f".spec.{field}",
+            reason="FieldValueForbidden",
+        )
         for field in IMMUTABLE_ONCE_CREATED
     ],
     *[
-        cel(_unchanged_once_created(field, scalar=False), f"spec.{field} is immutable once the pool exists",
-            field_path=f".spec.{field}", reason="FieldValueForbidden")
+        cel(
+            _unchanged_once_created(field, scalar=False),
+            f"spec.{field} is immutable once the pool exists",
+            field_path=f".spec.{field}",
+            reason="FieldValueForbidden",
+        )
         for field in IMMUTABLE_REFERENCES_ONCE_CREATED
     ],
 ]
@@ -207,32 +219,59 @@ class ModelArtsPoolSpec(SpecModel):
 
     model_config = ConfigDict(
         json_schema_extra=validations(
-            cel("has(self.poolName) || (has(self.type) && has(self.scope) && has(self.resources))",
-                "type, scope and resources are required unless poolName adopts an existing pool"),
-            cel("!has(self.type) || self.type != 'Dedicate' || has(self.network)",
-                "spec.network is required for Dedicate pools", field_path=".network", reason="FieldValueRequired"),
-            cel("!has(self.type) || self.type != 'Logical' || !has(self.network)",
-                "Logical pools have no network of their own: remove spec.network", field_path=".network"),
-            cel("!has(self.type) || self.type != 'Dedicate' || !has(self.resources) || "
+            cel(
+                "has(self.poolName) || (has(self.type) && has(self.scope) && has(self.resources))",
+                "type, scope and resources are required unless poolName adopts an existing pool",
+            ),
+            cel(
+                "!has(self.type) || self.type != 'Dedicate' || has(self.network)",
+                "spec.network is required for Dedicate pools",
+                field_path=".network",
+                reason="FieldValueRequired",
+            ),
+            cel(
+                "!has(self.type) || self.type != 'Logical' || !has(self.network)",
+                "Logical pools have no network of their own: remove spec.network",
+                field_path=".network",
+            ),
+            cel(
+                "!has(self.type) || self.type != 'Dedicate' || !has(self.resources) || "
                 "self.resources.all(r, !has(r.maxCount) || r.maxCount == r.count)",
-                "Dedicate (physical) pools need maxCount equal to count (or no maxCount)", field_path=".resources"),
-            cel("!has(self.poolName) || has(oldSelf.poolName)",
-                "spec.poolName can only be set when the object is created", field_path=".poolName",
-                reason="FieldValueForbidden"),
-            cel("!has(oldSelf.poolName) || (has(self.poolName) && self.poolName == oldSelf.poolName)",
-                "spec.poolName is immutable", field_path=".poolName", reason="FieldValueForbidden"),
-            cel("!has(self.poolName) || has(self.managementPolicy)",
+                "Dedicate (physical) pools need maxCount equal to count (or no maxCount)",
+                field_path=".resources",
+            ),
+            cel(
+                "!has(self.poolName) || has(oldSelf.poolName)",
+                "spec.poolName can only be set when the object is created",
+                field_path=".poolName",
+                reason="FieldValueForbidden",
+            ),
+            cel(
+                "!has(oldSelf.poolName) || (has(self.poolName) && self.poolName == oldSelf.poolName)",
+                "spec.poolName is immutable",
+                field_path=".poolName",
+                reason="FieldValueForbidden",
+            ),
+            cel(
+                "!has(self.poolName) || has(self.managementPolicy)",
                 "adopting an existing pool with spec.poolName needs spec.managementPolicy: ObserveOnly (mirror "
-                "it, never change or delete it) or Full", field_path=".managementPolicy",
-                reason="FieldValueRequired"),
-            cel("!has(self.managementPolicy) || self.managementPolicy == 'Full' || has(self.poolName)",
+                "it, never change or delete it) or Full",
+                field_path=".managementPolicy",
+                reason="FieldValueRequired",
+            ),
+            cel(
+                "!has(self.managementPolicy) || self.managementPolicy == 'Full' || has(self.poolName)",
                 "managementPolicy ObserveOnly needs spec.poolName: an existing pool to observe",
-                field_path=".managementPolicy"),
-            cel("!has(self.projectRef) || (!has(self.projectId) && !has(self.region) && !has(self.endpoint) && "
+                field_path=".managementPolicy",
+            ),
+            cel(
+                "!has(self.projectRef) || (!has(self.projectId) && !has(self.region) && !has(self.endpoint) && "
                 "!has(self.credentialsSecretRef))",
                 "a pool bound to a ModelArtsProject (spec.projectRef) takes projectId, region, endpoint and "
-                "credentials from it: remove them from the spec", field_path=".projectRef",
-                reason="FieldValueForbidden"),
+                "credentials from it: remove them from the spec",
+                field_path=".projectRef",
+                reason="FieldValueForbidden",
+            ),
         )
     )
 

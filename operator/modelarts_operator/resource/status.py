@@ -33,12 +33,15 @@ class Condition(StatusModel):
     type: str = Field(description="Ready, Synced or Deleting.", max_length=316)
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(description="CamelCase reason for the last transition.", max_length=1024)
-    message: str = Field(default="", description="Human-readable details; ModelArts' own message when it "
-                         "has one.", max_length=32768)
-    last_transition_time: str = Field(alias="lastTransitionTime", description="When status last changed.",
-                                      json_schema_extra={"format": "date-time"})
-    observed_generation: int | None = Field(default=None, alias="observedGeneration",
-                                            description="metadata.generation the condition was set for.", ge=0)
+    message: str = Field(
+        default="", description="Human-readable details; ModelArts' own message when it has one.", max_length=32768
+    )
+    last_transition_time: str = Field(
+        alias="lastTransitionTime", description="When status last changed.", json_schema_extra={"format": "date-time"}
+    )
+    observed_generation: int | None = Field(
+        default=None, alias="observedGeneration", description="metadata.generation the condition was set for.", ge=0
+    )
 
 
 class AzCount(StatusModel):
@@ -63,8 +66,9 @@ class ResourcesByState(StatusModel):
     available: list[ResourceState] = Field(default_factory=list, description="Nodes ready for jobs.")
     abnormal: list[ResourceState] = Field(default_factory=list, description="Nodes in trouble.")
     deleting: list[ResourceState] = Field(default_factory=list, description="Nodes being removed.")
-    creation_failed: list[ResourceState] = Field(default_factory=list, alias="creationFailed",
-                                                 description="Nodes whose creation failed.")
+    creation_failed: list[ResourceState] = Field(
+        default_factory=list, alias="creationFailed", description="Nodes whose creation failed."
+    )
 
 
 class NodeTotals(StatusModel):
@@ -101,67 +105,96 @@ class CloudMetadata(StatusModel):
     """Selected metadata of the ModelArts pool."""
 
     display_name: str | None = Field(default=None, alias="displayName", description="Label os.modelarts/name.")
-    creation_timestamp: str | None = Field(default=None, alias="creationTimestamp",
-                                           description="When ModelArts created the pool.")
-    deletion_timestamp: str | None = Field(default=None, alias="deletionTimestamp",
-                                           description="When ModelArts accepted the pool's deletion.")
-    billing_mode: str | None = Field(default=None, alias="billingMode",
-                                     description='"0" on demand, "1" yearly/monthly subscription.')
+    creation_timestamp: str | None = Field(
+        default=None, alias="creationTimestamp", description="When ModelArts created the pool."
+    )
+    deletion_timestamp: str | None = Field(
+        default=None, alias="deletionTimestamp", description="When ModelArts accepted the pool's deletion."
+    )
+    billing_mode: str | None = Field(
+        default=None, alias="billingMode", description='"0" on demand, "1" yearly/monthly subscription.'
+    )
     resource_id: str | None = Field(default=None, alias="resourceId", description="Label os.modelarts/resource.id.")
-    workspace_id: str | None = Field(default=None, alias="workspaceId",
-                                     description="Label os.modelarts/workspace.id.")
+    workspace_id: str | None = Field(default=None, alias="workspaceId", description="Label os.modelarts/workspace.id.")
 
 
 class DeletionProgress(StatusModel):
     """The operator's record of the pool's deletion."""
 
-    requested_at: str | None = Field(default=None, alias="requestedAt", description="When DELETE was first sent.",
-                                     json_schema_extra={"format": "date-time"})
-    last_checked_at: str | None = Field(default=None, alias="lastCheckedAt",
-                                        description="When the pool was last looked at.",
-                                        json_schema_extra={"format": "date-time"})
-    last_requested_at: str | None = Field(default=None, alias="lastRequestedAt",
-                                          description="When DELETE was last sent.",
-                                          json_schema_extra={"format": "date-time"})
-    last_progress_at: str | None = Field(default=None, alias="lastProgressAt",
-                                         description="When the pool last showed progress (phase or node counts).",
-                                         json_schema_extra={"format": "date-time"})
-    initial_nodes: int | None = Field(default=None, alias="initialNodes",
-                                      description="Nodes the pool had when DELETE was accepted (drain rate).")
+    requested_at: str | None = Field(
+        default=None,
+        alias="requestedAt",
+        description="When DELETE was first sent.",
+        json_schema_extra={"format": "date-time"},
+    )
+    last_checked_at: str | None = Field(
+        default=None,
+        alias="lastCheckedAt",
+        description="When the pool was last looked at.",
+        json_schema_extra={"format": "date-time"},
+    )
+    last_requested_at: str | None = Field(
+        default=None,
+        alias="lastRequestedAt",
+        description="When DELETE was last sent.",
+        json_schema_extra={"format": "date-time"},
+    )
+    last_progress_at: str | None = Field(
+        default=None,
+        alias="lastProgressAt",
+        description="When the pool last showed progress (phase or node counts).",
+        json_schema_extra={"format": "date-time"},
+    )
+    initial_nodes: int | None = Field(
+        default=None, alias="initialNodes", description="Nodes the pool had when DELETE was accepted (drain rate)."
+    )
     attempts: int = Field(default=0, description="DELETE calls made so far.")
     failures: int = Field(default=0, description="Consecutive failed calls (drives the retry backoff).")
-    last_error: str | None = Field(default=None, alias="lastError",
-                                   description="ModelArts' last refusal, if any.")
+    last_error: str | None = Field(default=None, alias="lastError", description="ModelArts' last refusal, if any.")
 
 
 class Sightings(StatusModel):
     """When the operator saw the pool itself (not only its create answer): ModelArts may answer 404 for a pool it
     has just created, so a 404 before it was ever seen is read-after-create lag, not a disappearance."""
 
-    first_at: str | None = Field(default=None, alias="firstAt", description="First seen through GET or list.",
-                                 json_schema_extra={"format": "date-time"})
-    running_at: str | None = Field(default=None, alias="runningAt", description="First seen Running.",
-                                   json_schema_extra={"format": "date-time"})
+    first_at: str | None = Field(
+        default=None,
+        alias="firstAt",
+        description="First seen through GET or list.",
+        json_schema_extra={"format": "date-time"},
+    )
+    running_at: str | None = Field(
+        default=None, alias="runningAt", description="First seen Running.", json_schema_extra={"format": "date-time"}
+    )
 
 
 class ModelArtsPoolStatus(StatusModel):
     """Observed state of the ModelArts pool, mirrored by the operator."""
 
-    pool_name: str | None = Field(default=None, alias="poolName",
-                                  description="The ModelArts pool's metadata.name, recorded as soon as it is known.")
+    pool_name: str | None = Field(
+        default=None,
+        alias="poolName",
+        description="The ModelArts pool's metadata.name, recorded as soon as it is known.",
+    )
     project: str | None = Field(default=None, description="The ModelArtsProject serving this object, if any.")
-    project_id: str | None = Field(default=None, alias="projectId",
-                                   description="The ModelArts project the pool lives in, as resolved.")
-    adopted: bool | None = Field(default=None, description="True when the pool existed before this object "
-                                 "(adopted with spec.poolName).")
+    project_id: str | None = Field(
+        default=None, alias="projectId", description="The ModelArts project the pool lives in, as resolved."
+    )
+    adopted: bool | None = Field(
+        default=None, description="True when the pool existed before this object (adopted with spec.poolName)."
+    )
     seen: Sightings | None = Field(default=None, description="When the pool was first seen, and first seen Running.")
     create_requested_at: str | None = Field(
-        default=None, alias="createRequestedAt",
+        default=None,
+        alias="createRequestedAt",
         description="When the operator was about to send the create (recorded first): after a crash, only a pool "
         "created since then, and not before this object, is recognised as its own.",
-        json_schema_extra={"format": "date-time"})
-    phase: str | None = Field(default=None, description="Pool phase as ModelArts reports it (Creating, Running, "
-                              "Abnormal, Deleting, Error, ...).")
+        json_schema_extra={"format": "date-time"},
+    )
+    phase: str | None = Field(
+        default=None,
+        description="Pool phase as ModelArts reports it (Creating, Running, Abnormal, Deleting, Error, ...).",
+    )
     message: str | None = Field(default=None, description="Pool status message from ModelArts.")
     parent: str | None = Field(default=None, description="Parent pool, as ModelArts reports it.")
     root: str | None = Field(default=None, description="Root pool, as ModelArts reports it.")
@@ -171,11 +204,15 @@ class ModelArtsPoolStatus(StatusModel):
     driver: DriverStatus | None = Field(default=None, description="Driver versions and states.")
     cloud: CloudMetadata | None = Field(default=None, description="Selected pool metadata.")
     deletion: DeletionProgress | None = Field(default=None, description="Deletion progress, once it started.")
-    observed_generation: int | None = Field(default=None, alias="observedGeneration",
-                                            description="The metadata.generation last reconciled.")
-    last_sync_time: str | None = Field(default=None, alias="lastSyncTime",
-                                       description="When the pool was last read from ModelArts.",
-                                       json_schema_extra={"format": "date-time"})
+    observed_generation: int | None = Field(
+        default=None, alias="observedGeneration", description="The metadata.generation last reconciled."
+    )
+    last_sync_time: str | None = Field(
+        default=None,
+        alias="lastSyncTime",
+        description="When the pool was last read from ModelArts.",
+        json_schema_extra={"format": "date-time"},
+    )
     conditions: list[Condition] | None = Field(
         default=None,
         description="Ready, Synced and Deleting conditions.",
@@ -189,13 +226,17 @@ class ModelArtsPoolStatus(StatusModel):
 class ModelArtsProjectStatus(StatusModel):
     """Whether the project's credentials work, and how many pools it serves."""
 
-    observed_generation: int | None = Field(default=None, alias="observedGeneration",
-                                            description="The metadata.generation last checked.")
+    observed_generation: int | None = Field(
+        default=None, alias="observedGeneration", description="The metadata.generation last checked."
+    )
     endpoint: str | None = Field(default=None, description="The ModelArts endpoint the project resolves to.")
     pools: int | None = Field(default=None, description="ModelArtsPool objects this project serves.", ge=0)
-    last_checked_at: str | None = Field(default=None, alias="lastCheckedAt",
-                                        description="When the credentials were last confirmed against ModelArts.",
-                                        json_schema_extra={"format": "date-time"})
+    last_checked_at: str | None = Field(
+        default=None,
+        alias="lastCheckedAt",
+        description="When the credentials were last confirmed against ModelArts.",
+        json_schema_extra={"format": "date-time"},
+    )
     conditions: list[Condition] | None = Field(
         default=None,
         description="Ready: the credentials were accepted by ModelArts (or the cloud's own error).",

@@ -70,8 +70,13 @@ class AuditReport:
         return EXIT_FINDINGS if self.findings else EXIT_CLEAN
 
 
-def _accounts(projects: list[dict[str, object]], settings: OperatorSettings, report: AuditReport,
-              project_ids: dict[str, str], only: tuple[str, ...]) -> list[Account]:
+def _accounts(
+    projects: list[dict[str, object]],
+    settings: OperatorSettings,
+    report: AuditReport,
+    project_ids: dict[str, str],
+    only: tuple[str, ...],
+) -> list[Account]:
     policy = EndpointPolicy(settings.allowed_endpoints)
     accounts: dict[tuple[str, str], Account] = {}
 
@@ -99,8 +104,12 @@ def _accounts(projects: list[dict[str, object]], settings: OperatorSettings, rep
             continue
         project_ids[name] = spec.project_id
         secret = spec.credentials_secret_ref
-        add(spec.endpoint or default_endpoint(spec.region), spec.project_id,
-            CredentialsRef(CredentialsKind.PROJECT_SECRET, secret.namespace, secret.name), f"ModelArtsProject {name}")
+        add(
+            spec.endpoint or default_endpoint(spec.region),
+            spec.project_id,
+            CredentialsRef(CredentialsKind.PROJECT_SECRET, secret.namespace, secret.name),
+            f"ModelArtsProject {name}",
+        )
     raw_default = settings.endpoint or (default_endpoint(settings.region) if settings.region else None)
     for name in sorted(set(only) - set(project_ids)):
         report.errors.append(f"ModelArtsProject {name} does not exist")
@@ -109,9 +118,15 @@ def _accounts(projects: list[dict[str, object]], settings: OperatorSettings, rep
     return list(accounts.values())
 
 
-async def _list_account(account: Account, workspaces: set[str], store: CredentialStore, http: httpx.AsyncClient,
-                        settings: OperatorSettings, retry: RetryPolicy | None,
-                        inventory: Inventory) -> None:
+async def _list_account(
+    account: Account,
+    workspaces: set[str],
+    store: CredentialStore,
+    http: httpx.AsyncClient,
+    settings: OperatorSettings,
+    retry: RetryPolicy | None,
+    inventory: Inventory,
+) -> None:
     if account.credentials is None:
         return
     try:
@@ -122,9 +137,16 @@ async def _list_account(account: Account, workspaces: set[str], store: Credentia
     except KubeError as exc:
         account.error = f"the credentials Secret could not be read: {exc}"
         return
-    client = ModelArtsClient(http, endpoint=account.endpoint, project_id=account.project_id,
-                             auth=AkSkAuth(credentials), retry=retry, timeout=settings.request_timeout_seconds,
-                             max_response_bytes=settings.max_response_bytes, redact=[credentials.access_key])
+    client = ModelArtsClient(
+        http,
+        endpoint=account.endpoint,
+        project_id=account.project_id,
+        auth=AkSkAuth(credentials),
+        retry=retry,
+        timeout=settings.request_timeout_seconds,
+        max_response_bytes=settings.max_response_bytes,
+        redact=[credentials.access_key],
+    )
     pools = inventory.pools.setdefault(account.project_id, [])
     failed = inventory.failed.setdefault(account.project_id, set())
     seen = {pool.name for pool in pools}
@@ -150,14 +172,23 @@ def _objects(bodies: list[dict[str, Any]], project_ids: dict[str, str], report: 
             objects.append(PoolObject.from_body(body, project_ids))
         except ValidationError:
             metadata = body.get("metadata") or {}
-            report.errors.append(f"ModelArtsPool {metadata.get('namespace')}/{metadata.get('name')}: its status "
-                                 "cannot be read")
+            report.errors.append(
+                f"ModelArtsPool {metadata.get('namespace')}/{metadata.get('name')}: its status cannot be read"
+            )
     return objects
 
 
-async def run_audit(kube: KubeApi, settings: OperatorSettings, http: httpx.AsyncClient, *, now: datetime,
-                    stuck_after_seconds: float, workspaces: tuple[str, ...] = (), projects: tuple[str, ...] = (),
-                    retry: RetryPolicy | None = None) -> AuditReport:
+async def run_audit(
+    kube: KubeApi,
+    settings: OperatorSettings,
+    http: httpx.AsyncClient,
+    *,
+    now: datetime,
+    stuck_after_seconds: float,
+    workspaces: tuple[str, ...] = (),
+    projects: tuple[str, ...] = (),
+    retry: RetryPolicy | None = None,
+) -> AuditReport:
     """The audit; ``projects``: only these ModelArtsProjects and their objects (default: every project, and the
     operator's own when configured)."""
     report = AuditReport()
@@ -180,8 +211,9 @@ async def run_audit(kube: KubeApi, settings: OperatorSettings, http: httpx.Async
     inventory = Inventory()
     for account in report.accounts:
         wanted = {DEFAULT_WORKSPACE_ID, *workspaces}
-        wanted |= {obj.workspace_id for obj in report.objects
-                   if obj.workspace_id and obj.project_id == account.project_id}
+        wanted |= {
+            obj.workspace_id for obj in report.objects if obj.workspace_id and obj.project_id == account.project_id
+        }
         await _list_account(account, wanted, store, http, settings, retry, inventory)
     report.findings = compare(inventory, report.objects, now=now, stuck_after_seconds=stuck_after_seconds)
     report.unaudited = unaudited(inventory, report.objects)

@@ -44,11 +44,20 @@ class CloudPool:
     @classmethod
     def from_pool(cls, project_id: str, pool: Pool) -> CloudPool:
         resources = pool.status.resources
-        nodes = sum(item.count for bucket in ("creating", "available", "abnormal", "deleting", "creation_failed")
-                    for item in resources.bucket(bucket))
-        return cls(project_id=project_id, name=pool.name or "", display_name=pool.metadata.display_name,
-                   phase=pool.phase, nodes=nodes, created=parse_timestamp(pool.metadata.creation_timestamp),
-                   workspace_id=pool.metadata.workspace_id)
+        nodes = sum(
+            item.count
+            for bucket in ("creating", "available", "abnormal", "deleting", "creation_failed")
+            for item in resources.bucket(bucket)
+        )
+        return cls(
+            project_id=project_id,
+            name=pool.name or "",
+            display_name=pool.metadata.display_name,
+            phase=pool.phase,
+            nodes=nodes,
+            created=parse_timestamp(pool.metadata.creation_timestamp),
+            workspace_id=pool.metadata.workspace_id,
+        )
 
 
 @dataclass(frozen=True)
@@ -82,13 +91,17 @@ class PoolObject:
         project = status.project or (project_ref.get("name") if isinstance(project_ref, dict) else None)
         project_id = status.project_id or (project_ids.get(project) if project else None)
         return cls(
-            namespace=str(metadata.get("namespace", "")), name=str(metadata.get("name", "")),
-            pool_name=status.pool_name or None, project_id=project_id or None, project=project or None,
+            namespace=str(metadata.get("namespace", "")),
+            name=str(metadata.get("name", "")),
+            pool_name=status.pool_name or None,
+            project_id=project_id or None,
+            project=project or None,
             display_name=str(spec.get("displayName") or metadata.get("name", "")),
             workspace_id=spec.get("workspaceId"),
             created=parse_timestamp(metadata.get("creationTimestamp")),
             deleting_since=parse_timestamp(metadata.get("deletionTimestamp")),
-            phase=status.phase, last_error=status.deletion.last_error if status.deletion else None,
+            phase=status.phase,
+            last_error=status.deletion.last_error if status.deletion else None,
         )
 
 
@@ -116,8 +129,9 @@ def _age(moment: datetime | None, now: datetime) -> float | None:
     return None if moment is None else max(0.0, (now - moment).total_seconds())
 
 
-def compare(inventory: Inventory, objects: Sequence[PoolObject], *, now: datetime,
-            stuck_after_seconds: float) -> list[AuditFinding]:
+def compare(
+    inventory: Inventory, objects: Sequence[PoolObject], *, now: datetime, stuck_after_seconds: float
+) -> list[AuditFinding]:
     findings: list[AuditFinding] = []
     claims: dict[tuple[str, str], list[PoolObject]] = defaultdict(list)
     for obj in objects:
@@ -129,47 +143,92 @@ def compare(inventory: Inventory, objects: Sequence[PoolObject], *, now: datetim
         if (project_id, name) in claims:
             continue
         # An object still creating has no poolName yet: name it as the likely owner rather than guess silently.
-        hopefuls = tuple(obj.key for obj in objects if not obj.pool_name and obj.project_id in (project_id, None)
-                         and obj.display_name == pool.display_name)
-        hint = f"; object {', '.join(hopefuls)} has no status.poolName yet and the same display name" \
-            if hopefuls else ""
-        findings.append(AuditFinding(
-            FindingKind.UNMANAGED, project_id, name, hopefuls, _age(pool.created, now), pool.nodes, pool.phase,
-            f"no ModelArtsPool object manages it (display name {pool.display_name}): a possible leak, billed until "
-            f"deleted{hint}"))
+        hopefuls = tuple(
+            obj.key
+            for obj in objects
+            if not obj.pool_name and obj.project_id in (project_id, None) and obj.display_name == pool.display_name
+        )
+        hint = (
+            f"; object {', '.join(hopefuls)} has no status.poolName yet and the same display name" if hopefuls else ""
+        )
+        findings.append(
+            AuditFinding(
+                FindingKind.UNMANAGED,
+                project_id,
+                name,
+                hopefuls,
+                _age(pool.created, now),
+                pool.nodes,
+                pool.phase,
+                f"no ModelArtsPool object manages it (display name {pool.display_name}): a possible leak, billed until "
+                f"deleted{hint}",
+            )
+        )
 
     for (project_id, name), owners in sorted(claims.items()):
         claimed = listed.get((project_id, name))
         if len(owners) > 1:
-            findings.append(AuditFinding(
-                FindingKind.CLAIMED_TWICE, project_id, name, tuple(sorted(obj.key for obj in owners)),
-                _age(claimed.created, now) if claimed else None, claimed.nodes if claimed else None,
-                claimed.phase if claimed else None,
-                "several objects record this pool: deleting any one of them deletes it for all"))
+            findings.append(
+                AuditFinding(
+                    FindingKind.CLAIMED_TWICE,
+                    project_id,
+                    name,
+                    tuple(sorted(obj.key for obj in owners)),
+                    _age(claimed.created, now) if claimed else None,
+                    claimed.nodes if claimed else None,
+                    claimed.phase if claimed else None,
+                    "several objects record this pool: deleting any one of them deletes it for all",
+                )
+            )
         if claimed is not None or project_id not in inventory.pools:
             continue
         for obj in owners:
             if obj.deleting_since is not None:
                 continue  # gone is what a deletion waits for; stuck deletions are reported below
             failed = name in inventory.failed.get(project_id, set())
-            why = ("its creation failed (listed only under status=failed)" if failed
-                   else "the cloud does not list it: deleted outside the cluster, or not visible yet")
-            findings.append(AuditFinding(
-                FindingKind.MISSING, project_id, name, (obj.key,), _age(obj.created, now), None, obj.phase,
-                f"the object records this pool, but {why}"))
+            why = (
+                "its creation failed (listed only under status=failed)"
+                if failed
+                else "the cloud does not list it: deleted outside the cluster, or not visible yet"
+            )
+            findings.append(
+                AuditFinding(
+                    FindingKind.MISSING,
+                    project_id,
+                    name,
+                    (obj.key,),
+                    _age(obj.created, now),
+                    None,
+                    obj.phase,
+                    f"the object records this pool, but {why}",
+                )
+            )
 
     for obj in objects:
         waited = _age(obj.deleting_since, now)
         if waited is None or waited < stuck_after_seconds:
             continue
         draining = listed.get((obj.project_id or "", obj.pool_name or ""))
-        cloud = (f"the pool is still listed ({draining.phase}, {draining.nodes} nodes)" if draining is not None
-                 else "the pool is not listed" if obj.project_id in inventory.pools else "its project was not audited")
+        cloud = (
+            f"the pool is still listed ({draining.phase}, {draining.nodes} nodes)"
+            if draining is not None
+            else "the pool is not listed"
+            if obj.project_id in inventory.pools
+            else "its project was not audited"
+        )
         error = f"; last error: {obj.last_error}" if obj.last_error else ""
-        findings.append(AuditFinding(
-            FindingKind.STUCK_DELETING, obj.project_id, obj.pool_name, (obj.key,), waited,
-            draining.nodes if draining else None, draining.phase if draining else obj.phase,
-            f"deletion requested {format_age(waited)} ago and the object is still there; {cloud}{error}"))
+        findings.append(
+            AuditFinding(
+                FindingKind.STUCK_DELETING,
+                obj.project_id,
+                obj.pool_name,
+                (obj.key,),
+                waited,
+                draining.nodes if draining else None,
+                draining.phase if draining else obj.phase,
+                f"deletion requested {format_age(waited)} ago and the object is still there; {cloud}{error}",
+            )
+        )
     return findings
 
 

@@ -105,27 +105,43 @@ def _strict_finding(error: Any, answer: str) -> Finding:
     path = field_path(error["loc"])
     value = error.get("input")
     if kind_of_error == "extra_forbidden":
-        return Finding(Severity.DIFFERENCE, "unknown-field", answer, path,
-                       f"not in the notes ({_json_type(value)}): {consequence(path)}")
+        return Finding(
+            Severity.DIFFERENCE,
+            "unknown-field",
+            answer,
+            path,
+            f"not in the notes ({_json_type(value)}): {consequence(path)}",
+        )
     if kind_of_error == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
-        return Finding(Severity.DIFFERENCE, "unknown-value", answer, path,
-                       f"{value!r} is not one of {expected}: {consequence(path)}")
+        return Finding(
+            Severity.DIFFERENCE,
+            "unknown-value",
+            answer,
+            path,
+            f"{value!r} is not one of {expected}: {consequence(path)}",
+        )
     if kind_of_error == "enum":
         return Finding(Severity.DIFFERENCE, "unknown-value", answer, path, str(error["msg"]))
     if kind_of_error in ("missing", "missing_label"):
         what = str(error["msg"]) if kind_of_error == "missing_label" else "documented but absent"
         return Finding(Severity.DIFFERENCE, "missing-field", answer, path, f"{what}: {consequence(path)}")
     if kind_of_error == "list_type" and isinstance(value, dict):
-        return Finding(Severity.DIFFERENCE, "shape", answer, path,
-                       "one object where the real cloud sends a list (the documented shape, modelarts-api.md §10): "
-                       "the operator reads it as a one-element list")
+        return Finding(
+            Severity.DIFFERENCE,
+            "shape",
+            answer,
+            path,
+            "one object where the real cloud sends a list (the documented shape, modelarts-api.md §10): "
+            "the operator reads it as a one-element list",
+        )
     if kind_of_error == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern", "")
         return Finding(Severity.DIFFERENCE, "format", answer, path, f"{value!r} does not match {pattern}")
     if kind_of_error.endswith("_type") or kind_of_error in ("model_attributes_type", "dict_type"):
-        return Finding(Severity.DIFFERENCE, "type", answer, path, f"{_json_type(value)} where the notes say: "
-                       f"{error['msg']}")
+        return Finding(
+            Severity.DIFFERENCE, "type", answer, path, f"{_json_type(value)} where the notes say: {error['msg']}"
+        )
     return Finding(Severity.DIFFERENCE, "constraint", answer, path, f"{value!r}: {error['msg']}")
 
 
@@ -142,13 +158,25 @@ def _validate(model: type[BaseModel], data: Any) -> list[Any]:
 def compare_pool_answer(kind: AnswerKind, data: Any, answer: str) -> list[Finding]:
     """A 2xx answer of list or get: what the operator cannot read, and where it differs from the notes."""
     if not isinstance(data, dict):
-        return [Finding(Severity.INCOMPATIBLE, "unreadable", answer, "<body>",
-                        f"{_json_type(data)}, not a JSON object: the operator refuses the answer")]
+        return [
+            Finding(
+                Severity.INCOMPATIBLE,
+                "unreadable",
+                answer,
+                "<body>",
+                f"{_json_type(data)}, not a JSON object: the operator refuses the answer",
+            )
+        ]
     tolerant = wire.PoolList if kind == AnswerKind.LIST else wire.Pool
     exact = strict.StrictPoolList if kind == AnswerKind.LIST else strict.StrictPool
     findings = [
-        Finding(Severity.INCOMPATIBLE, "unreadable", answer, field_path(error["loc"]),
-                f"{error['msg']}: the operator refuses the whole answer (MalformedResponse)")
+        Finding(
+            Severity.INCOMPATIBLE,
+            "unreadable",
+            answer,
+            field_path(error["loc"]),
+            f"{error['msg']}: the operator refuses the whole answer (MalformedResponse)",
+        )
         for error in _validate(tolerant, data)
     ]
     findings += [_strict_finding(error, answer) for error in _validate(exact, data)]
@@ -159,19 +187,34 @@ def compare_error_answer(status: int, data: Any, answer: str, text: str = "") ->
     """A non-2xx answer: is its body ModelArts' error shape, and is its code one the notes know?"""
     if not isinstance(data, dict):
         shown = " ".join(text.split())[:120]
-        return [Finding(Severity.DIFFERENCE, "error-body", answer, "<body>",
-                        f"HTTP {status} without a ModelArts error body ({shown or 'empty'}): the operator reports "
-                        "it as a malformed answer, never as 'pool not found'")]
+        return [
+            Finding(
+                Severity.DIFFERENCE,
+                "error-body",
+                answer,
+                "<body>",
+                f"HTTP {status} without a ModelArts error body ({shown or 'empty'}): the operator reports "
+                "it as a malformed answer, never as 'pool not found'",
+            )
+        ]
     findings = [_strict_finding(error, answer) for error in _validate(strict.StrictError, data)]
     code = data.get("error_code")
     message = data.get("error_msg")
     where = f"HTTP {status} {code}: {message}"
     if not isinstance(code, str) or code not in strict.KNOWN_ERROR_CODES:
-        findings.append(Finding(Severity.DIFFERENCE, "error-code", answer, "error_code",
-                                f"{where} — a code the notes do not know"))
+        findings.append(
+            Finding(Severity.DIFFERENCE, "error-code", answer, "error_code", f"{where} — a code the notes do not know")
+        )
     elif strict.ERROR_CODE_STATUS[code] != status:
-        findings.append(Finding(Severity.DIFFERENCE, "error-code", answer, "error_code",
-                                f"{where} — the notes pair {code} with HTTP {strict.ERROR_CODE_STATUS[code]}"))
+        findings.append(
+            Finding(
+                Severity.DIFFERENCE,
+                "error-code",
+                answer,
+                "error_code",
+                f"{where} — the notes pair {code} with HTTP {strict.ERROR_CODE_STATUS[code]}",
+            )
+        )
     else:
         findings.append(Finding(Severity.INFO, "error-code", answer, "error_code", where))
     return findings
@@ -180,6 +223,14 @@ def compare_error_answer(status: int, data: Any, answer: str, text: str = "") ->
 def count(findings: Iterable[Finding]) -> list[CountedFinding]:
     """Identical findings merged and counted, the worst first."""
     counted = Counter(findings)
-    ordered = sorted(counted.items(), key=lambda item: (SEVERITY_ORDER[item[0].severity], item[0].answer,
-                                                         item[0].kind, item[0].field, item[0].detail))
+    ordered = sorted(
+        counted.items(),
+        key=lambda item: (
+            SEVERITY_ORDER[item[0].severity],
+            item[0].answer,
+            item[0].kind,
+            item[0].field,
+            item[0].detail,
+        ),
+    )
     return [CountedFinding(finding, number) for finding, number in ordered]

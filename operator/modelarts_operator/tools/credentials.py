@@ -65,8 +65,9 @@ def _from_mapping(data: Mapping[str, Any], where: str) -> Credentials:
     if missing:
         raise CredentialsError(f"{where} has no {' or '.join(missing)}")
     assert access is not None and secret is not None
-    return Credentials(access_key=access, secret_key=SecretStr(secret),
-                       security_token=SecretStr(token) if token else None)
+    return Credentials(
+        access_key=access, secret_key=SecretStr(secret), security_token=SecretStr(token) if token else None
+    )
 
 
 def _from_csv(text: str, where: str) -> Credentials | None:
@@ -104,8 +105,9 @@ def from_environment(environ: Mapping[str, str]) -> Credentials | None:
         access, secret = environ.get(access_name, "").strip(), environ.get(secret_name, "").strip()
         if access and secret:
             token = environ.get(token_name, "").strip()
-            return Credentials(access_key=access, secret_key=SecretStr(secret),
-                               security_token=SecretStr(token) if token else None)
+            return Credentials(
+                access_key=access, secret_key=SecretStr(secret), security_token=SecretStr(token) if token else None
+            )
     return None
 
 

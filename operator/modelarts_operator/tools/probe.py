@@ -71,8 +71,9 @@ class ProbeResult:
 
     @property
     def verdict(self) -> str:
-        return {EXIT_COMPATIBLE: "compatible", EXIT_DIFFERENCES: "differences",
-                EXIT_UNREACHABLE: "unreachable"}[self.exit_code]
+        return {EXIT_COMPATIBLE: "compatible", EXIT_DIFFERENCES: "differences", EXIT_UNREACHABLE: "unreachable"}[
+            self.exit_code
+        ]
 
 
 def _proxy_for(endpoint: str) -> str | None:
@@ -127,8 +128,9 @@ def analyse(exchanges: Iterable[Exchange]) -> list[Finding]:
     for exchange in exchanges:
         label = exchange.label or "answer"
         if exchange.status is None:
-            findings.append(Finding(Severity.DIFFERENCE, "no-answer", label, "<connection>",
-                                    exchange.error or "no answer"))
+            findings.append(
+                Finding(Severity.DIFFERENCE, "no-answer", label, "<connection>", exchange.error or "no answer")
+            )
             continue
         data = exchange.json_body()
         if 200 <= exchange.status < 300:
@@ -143,8 +145,15 @@ def endpoint_findings(endpoint: str) -> list[Finding]:
     try:
         EndpointPolicy(DEFAULT_ALLOWED_ENDPOINTS).check(endpoint, origin="the endpoint")
     except EndpointRefused:
-        return [Finding(Severity.INFO, "endpoint", "-", "endpoint",
-                        "not on the operator's default allow-list: add it to MODELARTS_ALLOWED_ENDPOINTS")]
+        return [
+            Finding(
+                Severity.INFO,
+                "endpoint",
+                "-",
+                "endpoint",
+                "not on the operator's default allow-list: add it to MODELARTS_ALLOWED_ENDPOINTS",
+            )
+        ]
     return []
 
 
@@ -162,11 +171,19 @@ async def run_probe(
     """Read, never write; compare every answer. ``transport``: where requests go (``http_transport``, or a test's)."""
     recorder = RecordingTransport(transport, max_body_bytes=max_response_bytes)
     result = ProbeResult(target=target, exchanges=recorder.exchanges, findings=[])
-    async with httpx.AsyncClient(transport=recorder, trust_env=False, follow_redirects=False,
-                                 timeout=request_timeout) as http:
-        client = ModelArtsClient(http, endpoint=target.endpoint, project_id=target.project_id,
-                                 auth=AkSkAuth(credentials), retry=retry, timeout=request_timeout,
-                                 max_response_bytes=max_response_bytes, redact=[credentials.access_key])
+    async with httpx.AsyncClient(
+        transport=recorder, trust_env=False, follow_redirects=False, timeout=request_timeout
+    ) as http:
+        client = ModelArtsClient(
+            http,
+            endpoint=target.endpoint,
+            project_id=target.project_id,
+            auth=AkSkAuth(credentials),
+            retry=retry,
+            timeout=request_timeout,
+            max_response_bytes=max_response_bytes,
+            redact=[credentials.access_key],
+        )
         recorder.label = LABEL_LIST
         try:
             result.pools_listed = len(await client.list_pools(workspace_id=target.workspace_id, limit=page_size))
@@ -182,13 +199,15 @@ async def run_probe(
     return result
 
 
-async def _read_more(client: ModelArtsClient, recorder: RecordingTransport, result: ProbeResult, *, sample: int,
-                     page_size: int) -> None:
+async def _read_more(
+    client: ModelArtsClient, recorder: RecordingTransport, result: ProbeResult, *, sample: int, page_size: int
+) -> None:
     """The failed creations and a few pools one by one; their errors are findings, not the end of the probe."""
     recorder.label = LABEL_FAILED
     try:
-        result.failed_listed = len(await client.list_pools(workspace_id=result.target.workspace_id,
-                                                           status="failed", limit=page_size))
+        result.failed_listed = len(
+            await client.list_pools(workspace_id=result.target.workspace_id, status="failed", limit=page_size)
+        )
     except ModelArtsError:
         pass  # the answer itself is analysed with the others
     result.sampled = choose_sample(_names_in(recorder.exchanges, LABEL_LIST), sample)
@@ -211,5 +230,9 @@ def summary(result: ProbeResult) -> dict[str, Any]:
         entry = by_label.setdefault(exchange.label, {"requests": 0, "ok": 0})
         entry["requests"] += 1
         entry["ok"] += 1 if exchange.status is not None and 200 <= exchange.status < 300 else 0
-    return {"poolsListed": result.pools_listed, "failedListed": result.failed_listed,
-            "sampled": len(result.sampled), "requests": by_label}
+    return {
+        "poolsListed": result.pools_listed,
+        "failedListed": result.failed_listed,
+        "sampled": len(result.sampled),
+        "requests": by_label,
+    }

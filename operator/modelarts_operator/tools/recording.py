@@ -64,8 +64,11 @@ class Exchange:
             "recordVersion": RECORD_VERSION,
             "sequence": self.sequence,
             "label": self.label,
-            "request": {"method": self.method, "path": redactor.text(self.path),
-                        "query": [[key, redactor.text(value)] for key, value in self.query]},
+            "request": {
+                "method": self.method,
+                "path": redactor.text(self.path),
+                "query": [[key, redactor.text(value)] for key, value in self.query],
+            },
             "response": response,
         }
 
@@ -122,8 +125,13 @@ class RecordingTransport(httpx.AsyncBaseTransport):
             await response.aclose()
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         exchange.body = _decode(bytes(raw), encoding, self._max)
-        return httpx.Response(response.status_code, headers=response.headers, stream=httpx.ByteStream(bytes(raw)),
-                              request=request, extensions=response.extensions)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=httpx.ByteStream(bytes(raw)),
+            request=request,
+            extensions=response.extensions,
+        )
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -36,8 +36,9 @@ _LABEL_CATEGORIES = {
 class Redactor:
     """Replaces identifiers and secrets; one instance per recording, so placeholders are stable within it."""
 
-    def __init__(self, *, project_id: str | None = None, access_key: str | None = None,
-                 secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, *, project_id: str | None = None, access_key: str | None = None, secrets: Iterable[str] = ()
+    ) -> None:
         self._mapping: dict[str, str] = {}
         self._placeholders: set[str] = set()
         self._counters: dict[str, int] = {}

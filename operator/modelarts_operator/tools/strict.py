@@ -41,9 +41,19 @@ KNOWN_VALUES = {
 # Authentication Information", support.huaweicloud.com/devg-apisign/api-sign-0001.html): APIGW.0301 for any refused
 # authentication (lockout included), APIGW.0101 for a path that is no API; APIG.* is the older spelling.
 ERROR_CODE_STATUS = {
-    "ModelArts.50015001": 404, "ModelArts.50015000": 409, "ModelArts.50004000": 400, "ModelArts.50004100": 400,
-    "ModelArts.50001000": 401, "ModelArts.50005000": 500, "ModelArts.50025001": 404,
-    "APIGW.0308": 429, "APIG.0308": 429, "APIGW.0301": 401, "APIG.0301": 401, "APIGW.0101": 404, "APIG.0101": 404,
+    "ModelArts.50015001": 404,
+    "ModelArts.50015000": 409,
+    "ModelArts.50004000": 400,
+    "ModelArts.50004100": 400,
+    "ModelArts.50001000": 401,
+    "ModelArts.50005000": 500,
+    "ModelArts.50025001": 404,
+    "APIGW.0308": 429,
+    "APIG.0308": 429,
+    "APIGW.0301": 401,
+    "APIG.0301": 401,
+    "APIGW.0101": 404,
+    "APIG.0101": 404,
 } | {f"ModelArts.{number:04d}": 401 for number in range(201, 213)}
 KNOWN_ERROR_CODES = frozenset(ERROR_CODE_STATUS)
 
@@ -56,7 +66,8 @@ def _check_known_values(mapping: dict[str, str]) -> dict[str, str]:
     for key, allowed in KNOWN_VALUES.items():
         if key in mapping and mapping[key] not in allowed:
             raise PydanticCustomError(
-                "enum", "{key}={value!r} is none of the documented values {allowed}",
+                "enum",
+                "{key}={value!r} is none of the documented values {allowed}",
                 {"key": key, "value": mapping[key], "allowed": ", ".join(allowed)},
             )
     return mapping
@@ -74,8 +85,7 @@ class StrictMetadata(Strict):
     def _display_name_label(cls, labels: dict[str, str]) -> dict[str, str]:
         # The operator finds a half-created pool again by this label (recovery after a lost create answer).
         if not labels.get(wire.LABEL_DISPLAY_NAME):
-            raise PydanticCustomError("missing_label", "label {label} is missing",
-                                      {"label": wire.LABEL_DISPLAY_NAME})
+            raise PydanticCustomError("missing_label", "label {label} is missing", {"label": wire.LABEL_DISPLAY_NAME})
         return _check_known_values(labels)
 
     @field_validator("annotations")

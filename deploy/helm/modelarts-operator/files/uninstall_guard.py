@@ -24,7 +24,7 @@ SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 FIX = (
     "Delete them first while the operator still runs (kubectl delete mapool NAME -n NAMESPACE deletes the "
     "ModelArts pool too), or keep their cloud pools with `kubectl patch mapool NAME -n NAMESPACE --type merge "
-    "-p '{\"spec\":{\"deletionPolicy\":\"Retain\"}}'` before deleting them; then run helm uninstall again."
+    '-p \'{"spec":{"deletionPolicy":"Retain"}}\'` before deleting them; then run helm uninstall again.'
 )
 
 
@@ -37,8 +37,9 @@ def connection() -> kopf.ConnectionInfo:
             bearer = file.read().strip()
         ca = os.path.join(SERVICE_ACCOUNT, "ca.crt")
         host = f"[{host}]" if ":" in host else host  # an IPv6 address
-        return kopf.ConnectionInfo(server=f"https://{host}:{port}", token=bearer,
-                                   ca_path=ca if os.path.exists(ca) else None)
+        return kopf.ConnectionInfo(
+            server=f"https://{host}:{port}", token=bearer, ca_path=ca if os.path.exists(ca) else None
+        )
     info = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
     if info is None:
         raise SystemExit("uninstall guard: no ServiceAccount token and no kubeconfig to reach the API server")
