@@ -23,7 +23,7 @@ lint: venv
 	$(BIN)/mypy
 	MYPYPATH=bench:tools $(BIN)/mypy --strict --explicit-package-bases bench/*.py
 	MYPYPATH=tools $(BIN)/mypy --strict --explicit-package-bases tools/dashboard.py
-	MYPYPATH=operator:tools:tests/unit $(BIN)/mypy --strict --explicit-package-bases tests/unit
+	MYPYPATH=operator:tools:bench:tests/unit $(BIN)/mypy --strict --explicit-package-bases tests/unit
 	MYPYPATH=operator:tools:tests/integration $(BIN)/mypy --strict --explicit-package-bases tests/integration
 	MYPYPATH=operator:tools:tests/e2e $(BIN)/mypy --strict --explicit-package-bases tests/e2e
 	$(BIN)/lint-imports

@@ -27,7 +27,8 @@ from stack import EmulatorProcess, OperatorProcess
 # Terraform's huaweicloud provider waits for a pool deletion with Delay 30 s and then polls every 10 s.
 TERRAFORM_DELAY_SECONDS = 30.0
 TERRAFORM_POLL_SECONDS = 10.0
-RUNNING_GAUGE = re.compile(r'^modelarts_pools\{phase="Running"\} (\S+)$', re.MULTILINE)
+# One series per namespace: modelarts_pools{namespace="...",phase="Running"} 1000.0
+RUNNING_GAUGE = re.compile(r'^modelarts_pools\{[^}]*\bphase="Running"[^}]*\} (\S+)$', re.MULTILINE)
 
 
 def terraform_gets(delete_seconds: float) -> int:
@@ -236,12 +237,16 @@ def creation(stack: Stack, namespace: str, n: int) -> dict[str, Any]:
 
 
 def running_gauge(operator: OperatorProcess) -> int:
-    """The operator's own count of objects whose pool it has seen Running since it started."""
+    """The operator's own count of objects whose pool it has seen Running since it started (all namespaces)."""
     try:
-        match = RUNNING_GAUGE.search(operator.metrics())
+        text = operator.metrics()
     except OSError:
         return 0
-    return int(float(match.group(1))) if match else 0
+    return running_in(text)
+
+
+def running_in(metrics: str) -> int:
+    return sum(int(float(value)) for value in RUNNING_GAUGE.findall(metrics))
 
 
 def restart(stack: Stack, namespace: str, n: int) -> dict[str, Any]:
