@@ -239,8 +239,6 @@ class CloudAccess:
         self._limiters = limiters
         self._metrics = metrics
         self._http: dict[str, httpx.AsyncClient] = {}
-        # Per origin, as many as its client's connections: every ModelArtsClient of that origin waits here.
-        self._connections: dict[str, asyncio.Semaphore] = {}
         # Refused credentials stay refused (and counted) until a call with them succeeds: the alert follows that
         # state, not a count of 401s, of which the guard lets through one per window.
         self.guard = LockoutGuard(
@@ -262,7 +260,6 @@ class CloudAccess:
                 ),
             )
             self._http[origin] = client
-            self._connections[origin] = asyncio.Semaphore(CONNECTIONS_PER_ORIGIN)
         return client
 
     def client_for(
@@ -283,9 +280,8 @@ class CloudAccess:
             self.guard.observed(guard_key, code)
             record(operation, code, seconds)
 
-        http = self._http_for(endpoint)
         return ModelArtsClient(
-            http,
+            self._http_for(endpoint),
             endpoint=endpoint,
             project_id=project_id,
             auth=AkSkAuth(credentials),
@@ -295,11 +291,9 @@ class CloudAccess:
             observer=observer,
             max_response_bytes=self._settings.max_response_bytes,
             redact=[credentials.access_key],
-            connections=self._connections[origin_of(endpoint)],
         )
 
     async def aclose(self) -> None:
         for client in self._http.values():
             await client.aclose()
         self._http.clear()
-        self._connections.clear()

@@ -17,7 +17,6 @@ redirects are never followed; access keys in server messages are masked (``error
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import ssl
@@ -114,15 +113,11 @@ class ModelArtsClient:
         observer: Observer | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         redact: Sequence[str] = (),
-        connections: asyncio.Semaphore | None = None,
     ) -> None:
         """``retry=None`` means the default :class:`RetryPolicy`; ``RetryPolicy.never()``: one attempt.
 
-        ``timeout`` bounds each attempt as a whole (waiting for a connection included); ``redact``: values (the
-        access key) masked in server messages; ``connections``: held for each exchange, shared by every client of
-        ``http`` and as large as its connection limit, so that requests beyond it wait here and never in httpcore's
-        pool, which rescans every queued request and every connection whenever a request starts or ends
-        (encode/httpcore#1035): a sixth of the operator's CPU when 500 deletions were sent at once."""
+        ``timeout`` bounds each attempt as a whole; ``redact``: values (the access key) masked in server
+        messages."""
         self._http = http
         self._max_response_bytes = max_response_bytes
         self._redact = tuple(value for value in redact if value)
@@ -133,7 +128,6 @@ class ModelArtsClient:
         self._timeout = timeout
         self._before_request = before_request
         self._observer = observer
-        self._connections = connections
 
     @property
     def endpoint(self) -> str:
@@ -276,7 +270,7 @@ class ModelArtsClient:
         """One HTTP exchange: the 2xx answer, or the typed error it ended with."""
         started = time.monotonic()
         try:
-            async with asyncio.timeout(self._timeout), self._connections or contextlib.nullcontext():
+            async with asyncio.timeout(self._timeout):
                 request = self._http.build_request(
                     method, url, params=params, content=body, headers=headers, timeout=self._timeout
                 )
