@@ -4,16 +4,16 @@
 cache="${MODELARTS_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelarts-operator}"
 # A private image store, reused between runs and never the system's (/var/lib/containers is left alone).
 podman_home="$cache/podman"
-# Run state (locks, mount counts) beside the store, unless that path is too long: podman refuses a runroot of more
-# than 50 characters, which a cache under a long $HOME exceeds. Then a directory in /tmp named after the store
-# (podman also refuses a store whose runroot changed, so the choice must stay the same for a given store).
-podman_run="$podman_home/run"
-if (( ${#podman_run} > 50 )); then
-  podman_run="/tmp/modelarts-podman-$(id -u)-$(printf '%s' "$podman_home" | sha256sum | cut -c1-12)"
-fi
 
 # podman_setup: writes the containers.conf this kind of VM needs and clears run state left by a reboot.
 podman_setup() {
+  # Run state (locks, mount counts) beside the store, unless that path is too long: podman refuses a runroot of
+  # more than 50 characters, which a cache under a long $HOME exceeds. Then a directory in /tmp named after the
+  # store (podman also refuses a store whose runroot changed, so the choice must stay the same for a given store).
+  podman_run="$podman_home/run"
+  if (( ${#podman_run} > 50 )); then
+    podman_run="/tmp/modelarts-podman-$(id -u)-$(printf '%s' "$podman_home" | sha256sum | cut -c1-12)"
+  fi
   mkdir -p "$podman_home/tmp"
   mkdir -p -m 0700 "$podman_run"
   if [[ -L "$podman_run" || ! -O "$podman_run" ]]; then  # in /tmp, somebody else may have made it first
@@ -47,7 +47,7 @@ CONF
   mv -f "$conf.$$" "$conf"
 }
 
-# podman_cmd ARGS...: podman with the private store and the containers.conf above.
+# podman_cmd ARGS...: podman with the private store and the containers.conf above (after podman_setup).
 podman_cmd() {
   CONTAINERS_CONF="$podman_home/containers.conf" podman --root "$podman_home/root" --runroot "$podman_run" \
     --tmpdir "$podman_home/tmp" --storage-driver overlay "$@"
