@@ -18,26 +18,12 @@ from modelarts_emulator.control_client import AsyncControlClient
 from modelarts_emulator.server import RunningEmulator
 from modelarts_operator.modelarts.auth import AkSkAuth, Credentials
 from modelarts_operator.modelarts.client import ModelArtsClient
-from modelarts_operator.modelarts.retry import RetryPolicy
 from modelarts_operator.reconcile.binding import Binding
 from modelarts_operator.reconcile.deletion import DeletePool, PoolDeletion, Release, decide
 from modelarts_operator.reconcile.sync import PoolSync
 from modelarts_operator.reconcile.timing import Timing
 from modelarts_operator.reconcile.view import DisplayNameClaim
 from modelarts_operator.resource.status import ModelArtsPoolStatus
-
-
-@pytest.fixture
-def client(http: httpx.AsyncClient, emulator: RunningEmulator) -> ModelArtsClient:
-    credentials = Credentials.model_validate({"access_key": emulator.access_key, "secret_key": emulator.secret_key})
-    return ModelArtsClient(
-        http,
-        endpoint=emulator.url,
-        project_id=emulator.project_id,
-        auth=AkSkAuth(credentials),
-        retry=RetryPolicy(max_attempts=1),
-        timeout=2.0,
-    )
 
 
 async def sync(

@@ -29,19 +29,6 @@ from modelarts_operator.reconcile.view import PoolReader
 FAST = Timings(create_seconds=0.6, delete_seconds=1.0, scale_seconds=0.6)
 
 
-@pytest.fixture
-def client(http: httpx.AsyncClient, emulator: RunningEmulator) -> ModelArtsClient:
-    credentials = Credentials.model_validate({"access_key": emulator.access_key, "secret_key": emulator.secret_key})
-    return ModelArtsClient(
-        http,
-        endpoint=emulator.url,
-        project_id=emulator.project_id,
-        auth=AkSkAuth(credentials),
-        retry=RetryPolicy(max_attempts=1),
-        timeout=2.0,
-    )
-
-
 async def sync(
     client: ModelArtsClient, sink: RecordingSink, reader: PoolReader | None = None, **object_args: Any
 ) -> Any:

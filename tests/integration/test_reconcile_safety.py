@@ -10,7 +10,6 @@ import json
 from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
 from emulator_helpers import SignedClient, eventually, pool_body
 from reconcile_helpers import BINDING, SPEC, TIMING, GetReader, RecordingSink, StaticClaims, make_object
@@ -18,9 +17,7 @@ from reconcile_helpers import BINDING, SPEC, TIMING, GetReader, RecordingSink, S
 from modelarts_emulator.control_client import AsyncControlClient
 from modelarts_emulator.server import RunningEmulator
 from modelarts_operator.controller.observer import ObservedReader, PoolListObserver
-from modelarts_operator.modelarts.auth import AkSkAuth, Credentials
 from modelarts_operator.modelarts.client import ModelArtsClient
-from modelarts_operator.modelarts.retry import RetryPolicy
 from modelarts_operator.reconcile.binding import Binding
 from modelarts_operator.reconcile.deletion import PoolDeletion, Release, decide
 from modelarts_operator.reconcile.sync import PoolSync
@@ -30,19 +27,6 @@ from modelarts_operator.resource.status import ModelArtsPoolStatus
 
 NOT_FOUND = {"status": 404, "error_code": "ModelArts.50015001", "error_msg": "pool not found"}
 EMPTY_LIST = json.dumps({"apiVersion": "v2", "kind": "PoolList", "items": []})
-
-
-@pytest.fixture
-def client(http: httpx.AsyncClient, emulator: RunningEmulator) -> ModelArtsClient:
-    credentials = Credentials.model_validate({"access_key": emulator.access_key, "secret_key": emulator.secret_key})
-    return ModelArtsClient(
-        http,
-        endpoint=emulator.url,
-        project_id=emulator.project_id,
-        auth=AkSkAuth(credentials),
-        retry=RetryPolicy(max_attempts=1),
-        timeout=2.0,
-    )
 
 
 async def sync(
