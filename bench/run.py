@@ -86,6 +86,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--stable-poll-seconds", type=float, default=60.0)
     parser.add_argument("--rate-limit", type=float, default=100.0)
     parser.add_argument("--rate-burst", type=int, default=100)
+    parser.add_argument(
+        "--timelines",
+        type=Path,
+        default=None,
+        help="a directory: each deletion run writes its raw ModelArts calls and object writes there as JSON",
+    )
     args = parser.parse_args()
     if args.quick:
         args.deletion_n, args.delete_seconds, args.steady_pools, args.steady_minutes = "1,20", "5", 50, 1.0
@@ -195,7 +201,15 @@ def main() -> int:
             )
             operator.start()
             stack = Stack(
-                kube, writes, emulator, EmulatorControl(emulator.url), operator, settings, log, group=str(group)
+                kube,
+                writes,
+                emulator,
+                EmulatorControl(emulator.url),
+                operator,
+                settings,
+                log,
+                group=str(group),
+                timelines=args.timelines,
             )
             try:
                 for n in sizes:

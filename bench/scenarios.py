@@ -8,13 +8,16 @@ object has been looked at" after a restart (a restart that changes nothing write
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import math
 import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from emulog import Call, EmulatorControl
@@ -46,6 +49,7 @@ class Stack:
     settings: dict[str, float]  # transition_poll_seconds, stable_poll_seconds, rate_limit, rate_burst
     log: Callable[[str], None]
     group: str  # the namespace label value the group's ModelArtsProject selects
+    timelines: Path | None = None  # where deletion runs leave their raw calls and writes (``--timelines``)
 
 
 def alive(stack: Stack, condition: Callable[[], bool]) -> Callable[[], bool]:
@@ -158,6 +162,17 @@ def deletion(stack: Stack, namespace: str, n: int, delete_seconds: float) -> dic
         gets = sum(1 for c in mine if c.method == "GET")
         per_pool_gets.append(gets)
         reads.append(gets + len(lists) / n)
+    if stack.timelines is not None:
+        # The raw material of the numbers below, seconds from the delete call: to see where a run's time went.
+        stack.timelines.mkdir(parents=True, exist_ok=True)
+        timeline = {
+            "sent_at": sent,
+            "delete_seconds": delete_seconds,
+            "pool_of": pool_of,
+            "calls": [{**dataclasses.asdict(c), "at": round(c.at - sent, 4)} for c in calls],
+            "writes": [{**dataclasses.asdict(w), "at": round(w.at - sent, 4)} for w in writes],
+        }
+        (stack.timelines / f"{namespace}.json").write_text(json.dumps(timeline))
     statuses = Counter(str(c.status) for c in calls)
     result: dict[str, Any] = {
         "n": n,
