@@ -45,6 +45,9 @@ class RecordingSink:
             self.status_writes += 1
             self.status = apply_merge_patch(self.status, patch)
 
+    async def turn(self) -> None:
+        return None
+
     def event(self, warning: bool, reason: str, message: str) -> None:
         self.events.append((warning, reason, message))
 

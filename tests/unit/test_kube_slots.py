@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from modelarts_operator.controller import kube
-from modelarts_operator.controller.kube import KubeApi, _Slots
+from modelarts_operator.controller.kube import KubeApi
+from modelarts_operator.slots import Slots as _Slots
 
 
 async def _hold(slots: _Slots, name: str, order: list[str], release: asyncio.Event, *, background: bool) -> None:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 
 import httpx
+from modelarts_fakes import pool_json
 
 from modelarts_operator.controller.observer import LIST_RETRY_SECONDS, PoolListObserver
 from modelarts_operator.modelarts.auth import TokenAuth
@@ -95,4 +96,59 @@ async def test_an_observer_nobody_needs_makes_no_call() -> None:
         # Someone asking for a fresh answer still gets a list.
         snapshot = await observer.fresh(after=clock.now - 1, wait_seconds=5.0)
         assert snapshot is not None and calls == ["list", "list"]
+        await observer.stop()
+
+
+async def test_a_pool_gone_from_the_list_calls_its_deleting_object_back_once_before_the_wake() -> None:
+    listing = {"kind": "PoolList", "items": [pool_json(name="pool-a"), pool_json(name="pool-b")]}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=json.dumps(listing)))
+    async with httpx.AsyncClient(transport=transport) as http:
+        client = ModelArtsClient(
+            http, endpoint="https://modelarts.cn-north-4.myhuaweicloud.com", project_id="p", auth=TokenAuth("t")
+        )
+        observer = PoolListObserver(key=("e", "p", "0", "k"), client=client, page_size=10, clock=FrozenClock())
+        gone: list[str] = []
+        wake_a, wake_b = asyncio.Event(), asyncio.Event()
+
+        def on_gone() -> None:
+            assert not wake_a.is_set(), "the object must count as waiting before it can run"
+            gone.append("ns/a")
+
+        observer.subscribe("ns/a", "pool-a", 5.0, wake_a, on_gone)
+        observer.subscribe("ns/b", "pool-b", 5.0, wake_b)  # not deleting: nothing to confirm
+        await observer._list_once()
+        assert observer.last_error is None, observer.last_error
+        assert gone == [] and observer.interests["ns/a"].delivered is not None
+        wake_a.clear()
+        wake_b.clear()
+        listing["items"] = []
+        await observer._list_once()
+        assert gone == ["ns/a"] and wake_a.is_set() and wake_b.is_set()
+        await observer._list_once()  # still gone: nothing new to say
+        assert gone == ["ns/a"]
+        await observer.stop()
+
+
+async def test_lists_come_sooner_while_pools_deleted_together_are_ending() -> None:
+    names = ["pool-a", "pool-b", "pool-c"]
+    listing = {"kind": "PoolList", "items": [pool_json(name=name) for name in names]}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=json.dumps(listing)))
+    async with httpx.AsyncClient(transport=transport) as http:
+        client = ModelArtsClient(
+            http, endpoint="https://modelarts.cn-north-4.myhuaweicloud.com", project_id="p", auth=TokenAuth("t")
+        )
+        observer = PoolListObserver(key=("e", "p", "0", "k"), client=client, page_size=10, clock=FrozenClock())
+        for name in names:
+            observer.subscribe(f"ns/{name}", name, 5.0, asyncio.Event(), on_gone=lambda: None)
+        observer.subscribe("ns/stable", "pool-x", 60.0, asyncio.Event())  # not deleting
+        await observer._list_once()
+        assert observer._interval() == 5.0  # all still there
+        listing["items"] = [pool_json(name="pool-c")]
+        await observer._list_once()
+        assert observer._interval() == 2.5  # two ended, one to go: look again sooner
+        await observer._list_once()
+        assert observer._interval() == 5.0  # nothing ended since: back to the interval
+        listing["items"] = []
+        await observer._list_once()
+        assert observer._interval() == 5.0  # the last one ended: nobody left to wait for
         await observer.stop()

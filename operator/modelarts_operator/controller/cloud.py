@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -35,6 +36,7 @@ from modelarts_operator.reconcile import conditions as c
 from modelarts_operator.reconcile.binding import CredentialsKind, CredentialsRef
 from modelarts_operator.resource.names import LABEL_CREDENTIALS
 from modelarts_operator.settings import OperatorSettings
+from modelarts_operator.slots import Slots
 
 logger = logging.getLogger(__name__)
 
@@ -239,6 +241,8 @@ class CloudAccess:
         self._limiters = limiters
         self._metrics = metrics
         self._http: dict[str, httpx.AsyncClient] = {}
+        # Per origin, as many as its client's connections: every ModelArtsClient of that origin waits here.
+        self._slots: dict[str, Slots] = {}
         # Refused credentials stay refused (and counted) until a call with them succeeds: the alert follows that
         # state, not a count of 401s, of which the guard lets through one per window.
         self.guard = LockoutGuard(
@@ -260,13 +264,15 @@ class CloudAccess:
                 ),
             )
             self._http[origin] = client
+            self._slots[origin] = Slots(CONNECTIONS_PER_ORIGIN)
         return client
 
     def client_for(
         self, endpoint: str, project_id: str, credentials: Credentials, caller: str, *, shared: bool = False
     ) -> ModelArtsClient:
         """A client for one caller (an object key, or an observer), sharing everything that must be shared.
-        ``shared``: its calls answer for every object (the pool list), so they go first in the limiter's round."""
+        ``shared``: its calls answer for every object (the pool list), so they go first for a connection and in the
+        limiter's round."""
         bucket = self._limiters.bucket_for(origin_of(endpoint), project_id)
         guard_key = _fingerprint(credentials)
         limit = before_request_hook(bucket, caller, self._metrics, first=shared)
@@ -280,8 +286,9 @@ class CloudAccess:
             self.guard.observed(guard_key, code)
             record(operation, code, seconds)
 
+        http = self._http_for(endpoint)
         return ModelArtsClient(
-            self._http_for(endpoint),
+            http,
             endpoint=endpoint,
             project_id=project_id,
             auth=AkSkAuth(credentials),
@@ -291,9 +298,12 @@ class CloudAccess:
             observer=observer,
             max_response_bytes=self._settings.max_response_bytes,
             redact=[credentials.access_key],
+            # The shared list answers for every object: it does not queue behind their own calls.
+            connection=functools.partial(self._slots[origin_of(endpoint)].slot, background=not shared),
         )
 
     async def aclose(self) -> None:
         for client in self._http.values():
             await client.aclose()
         self._http.clear()
+        self._slots.clear()

@@ -12,6 +12,7 @@ from modelarts_operator.controller.cloud import CloudAccess, CredentialStore
 from modelarts_operator.controller.events import EventPoster
 from modelarts_operator.controller.kube import KubeApi
 from modelarts_operator.controller.observer import ObserverRegistry
+from modelarts_operator.controller.urgency import DeletesFirst
 from modelarts_operator.limiter import LimiterRegistry
 from modelarts_operator.metrics import Metrics
 from modelarts_operator.reconcile import binding
@@ -67,11 +68,13 @@ class OperatorContext:
     endpoints: EndpointPolicy
     defaults: binding.OperatorDefaults
     identity: str
+    deletes_first: DeletesFirst
     indices: Indices = field(default_factory=Indices)
 
     @classmethod
     def build(cls, settings: OperatorSettings, metrics: Metrics, kube: KubeApi, identity: str) -> OperatorContext:
         limiters = LimiterRegistry(settings.rate_limit, settings.rate_burst)
+        deletes_first = DeletesFirst()
         return cls(
             settings=settings,
             kube=kube,
@@ -80,7 +83,7 @@ class OperatorContext:
             cloud=CloudAccess(settings, limiters, metrics),
             credentials=CredentialStore(kube, settings),
             observers=ObserverRegistry(settings.list_page_size),
-            events=EventPoster(kube, identity),
+            events=EventPoster(kube, identity, wait=deletes_first.calm),
             timing=Timing(
                 transition_seconds=settings.transition_poll_seconds,
                 stable_seconds=settings.stable_poll_seconds,
@@ -98,6 +101,7 @@ class OperatorContext:
                 tenant_secrets=settings.tenant_secrets,
             ),
             identity=identity,
+            deletes_first=deletes_first,
         )
 
     def claims(self) -> IndexClaims:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +18,12 @@ MAX_EVENT_MESSAGE = 1024
 
 
 class EventPoster:
-    def __init__(self, kube: KubeApi, instance: str) -> None:
+    def __init__(self, kube: KubeApi, instance: str, *, wait: Callable[[], Awaitable[None]] | None = None) -> None:
+        """``wait``: awaited before each Event goes out (``urgency.DeletesFirst.calm``), so that in a burst of
+        deletions the Events, stamped when they happened, follow the ``DELETE``s instead of competing with them."""
         self._kube = kube
         self._instance = instance
+        self._wait = wait
         self._pending: set[asyncio.Task[None]] = set()
 
     def post(
@@ -61,6 +64,8 @@ class EventPoster:
         task.add_done_callback(self._pending.discard)
 
     async def _send(self, event: dict[str, Any]) -> None:
+        if self._wait is not None:
+            await self._wait()
         try:
             await self._kube.post_event(event)
         except KubeError as exc:

@@ -7,14 +7,11 @@ one shared ``httpx.AsyncClient``, configured from the same kubeconfig or in-clus
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import logging
 import os
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ import httpx
 import kopf
 
 from modelarts_operator.resource import names
+from modelarts_operator.slots import Slots
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +30,9 @@ JSON_PATCH = "application/json-patch+json"
 JSON = "application/json"
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 # Connections to the API server, few and all kept alive. httpx's default (100, of which 20 kept) made a burst of
-# status writes and Events open and close connections, a TLS handshake each on both sides; and httpcore's pool
-# rescans every queued request and every connection (checking each socket) whenever a request starts or ends
-# (encode/httpcore#1035): with hundreds queued, a third of the operator's CPU in a burst of 500 deletions. So
-# requests beyond these wait in :class:`_Slots`, never in httpcore's pool, and the pool is small: the API server
-# answers in milliseconds, and eight connections carry more than it can take on a small node.
+# status writes and Events open and close connections, a TLS handshake each on both sides; and requests queued in
+# httpcore's pool cost CPU (see ``slots.py``). So requests beyond these wait in ``slots.Slots``, and the pool is
+# small: the API server answers in milliseconds, and eight connections carry more than it can take on a small node.
 CONNECTIONS = 8
 
 
@@ -109,47 +105,10 @@ def _in_cluster() -> kopf.ConnectionInfo | None:
     )
 
 
-class _Slots:
-    """``size`` requests at a time; the waiting ones go in order, every urgent one before any background one (an
-    Event), so that in a burst the writes a deletion waits for are not queued behind hundreds of Events."""
-
-    def __init__(self, size: int) -> None:
-        self._free = size
-        self._urgent: deque[asyncio.Future[None]] = deque()
-        self._background: deque[asyncio.Future[None]] = deque()
-
-    @contextlib.asynccontextmanager
-    async def slot(self, *, background: bool) -> AsyncIterator[None]:
-        if self._free > 0 and not self._urgent and not self._background:
-            self._free -= 1
-        else:
-            handed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            (self._background if background else self._urgent).append(handed)
-            try:
-                await handed
-            except asyncio.CancelledError:
-                if not handed.cancelled():  # the slot was handed over as we were cancelled: pass it on
-                    self._release()
-                raise  # (a cancelled waiter still queued is skipped by _release)
-        try:
-            yield
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        for queue in (self._urgent, self._background):
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-                    return
-        self._free += 1
-
-
 class KubeApi:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
-        self._slots = _Slots(CONNECTIONS)
+        self._slots = Slots(CONNECTIONS)
 
     @classmethod
     def from_environment(cls) -> KubeApi:

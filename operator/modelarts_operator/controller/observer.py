@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from modelarts_operator.modelarts import errors
-from modelarts_operator.modelarts.client import ModelArtsClient
+from modelarts_operator.modelarts.client import ModelArtsClient, PoolMemo
 from modelarts_operator.modelarts.models import DEFAULT_WORKSPACE_ID, Pool
 from modelarts_operator.reconcile import recovery
 from modelarts_operator.reconcile.recovery import LIST_STATUS_FAILED
@@ -36,6 +36,11 @@ MIN_LIST_GAP_SECONDS = 0.5
 LIST_RETRY_SECONDS = 5.0
 # An observer nobody has needed for this long stops (its task ends, its snapshot is dropped).
 IDLE_STOP_SECONDS = 120.0
+# Pools deleted together end together: once a list shows some of them gone while others are still there, the
+# next lists come this much sooner, until none or all of them are gone. A 404 is then seen about half an interval
+# sooner, and each list finds half as many to confirm (each a GET within the limiter), for a few more list calls
+# at the end of a mass deletion only.
+ENDING_INTERVAL_FACTOR = 0.5
 
 ObserverKey = tuple[str, str, str, str]  # endpoint, project id, workspace, credentials fingerprint
 
@@ -46,6 +51,9 @@ class _Interest:
     every: float
     wake: asyncio.Event
     delivered: Pool | None = None
+    # Called (before the wake) when the pool disappears from the list: a deleting object then has a 404 to
+    # confirm and a finalizer to release, which goes before status writes and Events (urgency.py).
+    on_gone: Callable[[], None] | None = None
 
 
 @dataclass
@@ -69,7 +77,7 @@ class PoolListObserver:
     # When the last list call started, whatever its outcome: every wait is counted from here, so a failing list
     # (even one refused before any request, which returns without suspending) can never run in a tight loop.
     last_attempt_at: float | None = None
-    _raw: dict[str, Pool] = field(default_factory=dict)
+    _memo: PoolMemo = field(default_factory=PoolMemo)  # the last list's items: unchanged ones are not parsed again
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _listed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _wanted_after: float = -1.0
@@ -78,6 +86,8 @@ class PoolListObserver:
     _idle_since: float | None = None
     _failed: tuple[float, dict[str, Pool]] | None = None
     _failed_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The last list showed a deleting object's pool gone while another deleting object's pool was still there.
+    _deletions_ending: bool = False
 
     @property
     def workspace_id(self) -> str:
@@ -89,15 +99,25 @@ class PoolListObserver:
 
     # --- what objects do ------------------------------------------------------------------------
 
-    def subscribe(self, who: str, pool_name: str, every: float, wake: asyncio.Event) -> None:
-        """``who`` wants to hear about ``pool_name`` at least every ``every`` seconds."""
+    def subscribe(
+        self,
+        who: str,
+        pool_name: str,
+        every: float,
+        wake: asyncio.Event,
+        on_gone: Callable[[], None] | None = None,
+    ) -> None:
+        """``who`` wants to hear about ``pool_name`` at least every ``every`` seconds (``on_gone``: see
+        ``_Interest``)."""
         current = self.interests.get(who)
         if current is not None and current.pool_name == pool_name:
             faster = every < current.every
-            current.every, current.wake = every, wake
+            current.every, current.wake, current.on_gone = every, wake, on_gone
         else:
             delivered = self.snapshot.pools.get(pool_name) if self.snapshot else None
-            self.interests[who] = _Interest(pool_name=pool_name, every=every, wake=wake, delivered=delivered)
+            self.interests[who] = _Interest(
+                pool_name=pool_name, every=every, wake=wake, delivered=delivered, on_gone=on_gone
+            )
             faster = True
         self._idle_since = None
         if faster:
@@ -151,7 +171,8 @@ class PoolListObserver:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"observer {self.key[1]}")
 
     def _interval(self) -> float:
-        return min((interest.every for interest in self.interests.values()), default=IDLE_STOP_SECONDS)
+        interval = min((interest.every for interest in self.interests.values()), default=IDLE_STOP_SECONDS)
+        return interval * ENDING_INTERVAL_FACTOR if self._deletions_ending else interval
 
     def _due(self) -> float:
         last = self.last_attempt_at
@@ -186,7 +207,7 @@ class PoolListObserver:
     async def _list_once(self) -> None:
         started = self.last_attempt_at = self.clock()
         try:
-            pools = await self.client.list_pools(workspace_id=self.workspace_id, limit=self.page_size)
+            pools = await self.client.list_pools(workspace_id=self.workspace_id, limit=self.page_size, memo=self._memo)
         except errors.ModelArtsError as exc:
             first_failure = self.last_error is None
             self.last_error = exc
@@ -210,12 +231,19 @@ class PoolListObserver:
             self._listed.notify_all()
 
     def _deliver(self, pools: dict[str, Pool]) -> None:
+        vanished = still_deleting = False
         for interest in self.interests.values():
             now = pools.get(interest.pool_name)
+            if interest.on_gone is not None:  # a deleting object's pool
+                still_deleting = still_deleting or now is not None
             if now != interest.delivered:
+                if now is None and interest.on_gone is not None:
+                    vanished = True
+                    interest.on_gone()
                 interest.wake.set()
             # Always the new object, equal or not: keeping the old one would keep the previous list alive too.
             interest.delivered = now
+        self._deletions_ending = vanished and still_deleting
 
     def _wake_all(self) -> None:
         for interest in self.interests.values():

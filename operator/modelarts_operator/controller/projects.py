@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 READY_ACCEPTED = "CredentialsAccepted"
 HEARTBEAT_SECONDS = 600.0
+# Every event of a pool of the project wakes the worker to recount: a burst of them (500 objects deleted at once)
+# settles for this long and then makes one count and at most one write, not one per event.
+SETTLE_SECONDS = 1.0
 
 
 class ProjectWorker:
@@ -56,8 +59,16 @@ class ProjectWorker:
 
     async def run(self) -> None:
         interval = max(self._ctx.settings.stable_poll_seconds, 30.0)
+        first = True
         while self.body is not None:
+            if not first:
+                await asyncio.sleep(SETTLE_SECONDS)
+                # The count can wait for pools' deletion steps, like any status write (urgency.py).
+                await self._ctx.deletes_first.calm()
+            first = False
             self.wake.clear()
+            if self.body is None:
+                return
             try:
                 await self._check(self.body)
             except ObjectGone:
@@ -74,7 +85,7 @@ class ProjectWorker:
         ctx = self._ctx
         meta = body.get("metadata") or {}
         current = ModelArtsProjectStatus.model_validate(body.get("status") or {})
-        status = current.model_copy(deep=True)
+        status = current.deep_copy()
         status.observed_generation = int(meta.get("generation") or 0)
         status.pools = ctx.claims().pools_of_project(self.name)
         ready, reason, message, checked = await self._readiness(body.get("spec") or {}, status)

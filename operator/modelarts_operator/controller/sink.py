@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from modelarts_operator.controller.events import EventPoster
@@ -23,7 +23,9 @@ class KubeSink:
     """Writes one object's status (only what changed) and its Events.
 
     ``current`` gives the freshest body the worker knows and ``written`` is told about every object the API
-    server answers a write with, so the next diff is made against what is really stored.
+    server answers a write with, so the next diff is made against what is really stored. ``before_write`` is
+    awaited before each status write (the worker's turn in ``urgency.DeletesFirst``); the diff is made after it,
+    against the body as it is then.
     """
 
     def __init__(
@@ -32,17 +34,24 @@ class KubeSink:
         events: EventPoster,
         current: Callable[[], dict[str, Any]],
         written: Callable[[dict[str, Any]], None],
+        before_write: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._kube = kube
         self._events = events
         self._current = current
         self._written = written
+        self._before_write = before_write
 
     def _where(self) -> tuple[str, str]:
         metadata = self._current().get("metadata") or {}
         return str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
 
+    async def turn(self) -> None:
+        if self._before_write is not None:
+            await self._before_write()
+
     async def write_status(self, status: ModelArtsPoolStatus) -> None:
+        await self.turn()
         patch = diff_merge_patch(dict(self._current().get("status") or {}), status_wire(status))
         if not patch:
             return

@@ -60,6 +60,11 @@ def _without_managed_fields(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "metadata": {key: value for key, value in meta.items() if key != "managedFields"}}
 
 
+def _is_ours_to_delete(body: dict[str, Any]) -> bool:
+    meta = body.get("metadata") or {}
+    return bool(meta.get("deletionTimestamp")) and FINALIZER in (meta.get("finalizers") or [])
+
+
 def pool_object(body: dict[str, Any]) -> PoolObject:
     """The typed snapshot the reconcile logic works on (``ValidationError`` if the spec does not fit)."""
     meta = body.get("metadata") or {}
@@ -86,6 +91,9 @@ class PoolWorker:
         self._subscription: tuple[PoolListObserver, str] | None = None
         self._observer: PoolListObserver | None = None
         self._last_written_rv = 0
+        self._deletion_begun = False  # a deletion pass has run (the first one holds back writes: urgency.py)
+        self._deleting_now = False  # the pass running is a deletion pass
+        self._pass_tick = 0  # when it started (urgency.DeletesFirst.tick)
         self.task: asyncio.Task[None] | None = None
 
     # --- fed by the handlers ----------------------------------------------------------------------
@@ -99,6 +107,8 @@ class PoolWorker:
         if self.body is not None and _rv(body) and _rv(body) < _rv(self.body):
             return  # older than what a write of ours already returned
         self.body = _without_managed_fields(body)
+        if not self._deletion_begun and not self._deleting_now and _is_ours_to_delete(body):
+            self._ctx.deletes_first.marked(self.uid)
         if not _rv(body) or _rv(body) != self._last_written_rv:
             self.wake.set()
 
@@ -116,6 +126,8 @@ class PoolWorker:
         try:
             while self.body is not None:
                 self.wake.clear()
+                self._deleting_now = _is_ours_to_delete(self.body)
+                self._pass_tick = self._ctx.deletes_first.tick()
                 try:
                     delay = await self._pass(self.body)
                 except _Finished:
@@ -127,9 +139,14 @@ class PoolWorker:
                     logger.exception("[%s] unexpected error; retrying", self._key())
                     self._ctx.metrics.count_reconcile_error("unexpected")
                     delay = self._ctx.timing.backoff(self._bump_failures())
+                finally:
+                    if self._deleting_now:
+                        self._deletion_begun = True
+                        self._ctx.deletes_first.done(self.uid, marked_before=self._pass_tick)
                 self._report_series()
                 await self._wait(delay)
         finally:
+            self._ctx.deletes_first.done(self.uid)
             self._unsubscribe()
 
     def _report_series(self) -> None:
@@ -301,7 +318,21 @@ class PoolWorker:
     # --- helpers ----------------------------------------------------------------------------------
 
     def _sink(self) -> KubeSink:
-        return KubeSink(self._ctx.kube, self._ctx.events, self._current, self._written)
+        return KubeSink(self._ctx.kube, self._ctx.events, self._current, self._written, self._before_write)
+
+    def _confirm_next(self) -> None:
+        """The list no longer shows the pool being deleted: the next pass confirms the 404 and releases the
+        finalizer, which goes before status writes and Events like a ``DELETE`` does (``urgency.py``)."""
+        self._ctx.deletes_first.marked(self.uid)
+
+    async def _before_write(self) -> None:
+        """A status write waits while other deleted objects have a deletion step to take (``urgency.py``). A
+        write of this object's deletion pass comes after its cloud call, so it no longer holds anyone back; a
+        write of an object that has a step of its own waiting goes at once (the step comes right after it)."""
+        first = self._ctx.deletes_first
+        if self._deleting_now:
+            first.done(self.uid, marked_before=self._pass_tick)
+        await first.calm(self.uid)
 
     async def _set_finalizers(self, body: dict[str, Any], wanted: list[str]) -> None:
         """Set ``metadata.finalizers`` against the freshest object (re-read on a conflict)."""
@@ -343,7 +374,7 @@ class PoolWorker:
         if previous is None or previous.message != message:
             sink.event(True, reason, message)
         now = timestamp(utc_now())
-        status = obj.status.model_copy(deep=True)
+        status = obj.status.deep_copy()
         status.conditions = c.upsert(
             status.conditions, condition, deleting, reason, message, generation=obj.generation, now=now
         )
@@ -390,7 +421,8 @@ class PoolWorker:
         if not pool_name or self._observer is None:
             self._unsubscribe()
             return
-        self._observer.subscribe(obj.key, str(pool_name), every, self.wake)
+        deleting = _is_ours_to_delete(self.body or {})
+        self._observer.subscribe(obj.key, str(pool_name), every, self.wake, self._confirm_next if deleting else None)
         self._subscription = (self._observer, obj.key)
 
     def _unsubscribe(self) -> None:

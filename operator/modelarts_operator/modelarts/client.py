@@ -17,12 +17,14 @@ redirects are never followed; access keys in server messages are masked (``error
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -38,7 +40,7 @@ from modelarts_operator.modelarts.errors import (
     error_from_response,
     error_from_transport,
 )
-from modelarts_operator.modelarts.models import Pool, PoolList
+from modelarts_operator.modelarts.models import Pool, PoolList, RawPoolList
 from modelarts_operator.modelarts.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -97,6 +99,34 @@ def _validation_summary(exc: ValidationError) -> str:
     return "unexpected response body: " + "; ".join(problems)
 
 
+class PoolMemo:
+    """The pools of the last complete list, each with the JSON object it was parsed from.
+
+    A list answer's item equal to the one before reuses the parsed pool: a thousand stable pools cost a JSON
+    decode and a dict comparison each, no model validation. Only the last list's pools are kept.
+    """
+
+    def __init__(self) -> None:
+        self._pools: dict[str, tuple[dict[str, Any], Pool]] = {}
+
+    def parse(self, items: list[dict[str, Any]], seen: dict[str, tuple[dict[str, Any], Pool]]) -> list[Pool]:
+        """The items as pools (``ValidationError`` on the first that does not fit); ``seen`` collects them for
+        :meth:`keep`."""
+        pools = []
+        for item in items:
+            metadata = item.get("metadata")
+            name = metadata.get("name") if isinstance(metadata, dict) else None
+            known = self._pools.get(name) if isinstance(name, str) else None
+            pool = known[1] if known is not None and known[0] == item else Pool.model_validate(item)
+            if isinstance(name, str):
+                seen[name] = (item, pool)
+            pools.append(pool)
+        return pools
+
+    def keep(self, seen: dict[str, tuple[dict[str, Any], Pool]]) -> None:
+        self._pools = seen
+
+
 class ModelArtsClient:
     """The ModelArts pools API of one (endpoint, project)."""
 
@@ -113,11 +143,16 @@ class ModelArtsClient:
         observer: Observer | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         redact: Sequence[str] = (),
+        connection: Callable[[], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
         """``retry=None`` means the default :class:`RetryPolicy`; ``RetryPolicy.never()``: one attempt.
 
-        ``timeout`` bounds each attempt as a whole; ``redact``: values (the access key) masked in server
-        messages."""
+        ``timeout`` bounds each attempt as a whole; ``redact``: values (the access key) masked in server messages;
+        ``connection``: entered for each attempt, before ``before_request`` (the limiter's token) — a slot of the
+        origin's connections, shared by every client of ``http`` (``slots.Slots``). A token is then taken only when
+        the request can go at once, so the limiter's rate holds where the gateway counts, not only where tokens
+        are handed out (tokens taken while hundreds waited for a connection went out together); and requests
+        beyond the connections wait there, never in httpcore's pool (see ``slots.py``)."""
         self._http = http
         self._max_response_bytes = max_response_bytes
         self._redact = tuple(value for value in redact if value)
@@ -128,6 +163,7 @@ class ModelArtsClient:
         self._timeout = timeout
         self._before_request = before_request
         self._observer = observer
+        self._connection = connection
 
     @property
     def endpoint(self) -> str:
@@ -157,6 +193,7 @@ class ModelArtsClient:
         limit: int | None = None,
         first_page_only: bool = False,
         max_pages: int = 1000,
+        memo: PoolMemo | None = None,
     ) -> list[Pool]:
         """``GET /pools``, every page. ``status`` is one of ``created``, ``failed``, ``creating``.
 
@@ -165,6 +202,7 @@ class ModelArtsClient:
         ``first_page_only``: one call, whatever remains (a cheap signed read).
         One unreadable item fails the whole call (``MalformedResponse``) rather than being skipped: callers look
         for their own pool in the list, and a pool silently left out could be created twice or leaked.
+        ``memo``: items unchanged since the last complete list with the same memo are not parsed again.
         """
         query = (
             ("workspaceId", workspace_id),
@@ -174,12 +212,20 @@ class ModelArtsClient:
         )
         params = {key: value for key, value in query if value is not None}
         pools: list[Pool] = []
+        seen: dict[str, tuple[dict[str, Any], Pool]] = {}
         for _ in range(max_pages):
             response = await self._call("list", "GET", self._pools_path(), params=params)
-            page = self._parse("list", response, PoolList)
-            pools.extend(page.items)
-            token = page.metadata.continue_
+            if memo is None:
+                page = self._parse("list", response, PoolList)
+                pools.extend(page.items)
+                token = page.metadata.continue_
+            else:
+                raw = self._parse("list", response, RawPoolList)
+                pools.extend(self._parse_items(response, raw.items, memo, seen))
+                token = raw.metadata.continue_
             if not token or not limit or first_page_only:
+                if memo is not None:
+                    memo.keep(seen)
                 return pools
             params = {**params, "continue": token}
         raise MalformedResponse(f"list did not end after {max_pages} pages", operation="list")
@@ -237,9 +283,10 @@ class ModelArtsClient:
         attempt = 0
         while True:
             attempt += 1
-            if self._before_request is not None:
-                await self._before_request(operation)
-            outcome = await self._attempt(operation, method, url, path, params, body, headers, attempt)
+            async with self._connection() if self._connection is not None else contextlib.nullcontext():
+                if self._before_request is not None:
+                    await self._before_request(operation)
+                outcome = await self._attempt(operation, method, url, path, params, body, headers, attempt)
             if isinstance(outcome, _Answer):
                 return outcome
             error = outcome
@@ -320,6 +367,25 @@ class ModelArtsClient:
             self._observer(operation, status_label, seconds)
         except Exception:  # a metrics bug must never turn a good call into a failed one
             logger.exception("modelarts observer failed for %s", operation)
+
+    @staticmethod
+    def _parse_items(
+        answer: _Answer,
+        items: list[dict[str, Any]],
+        memo: PoolMemo,
+        seen: dict[str, tuple[dict[str, Any], Pool]],
+    ) -> list[Pool]:
+        try:
+            return memo.parse(items, seen)
+        except ValidationError as exc:
+            raise MalformedResponse(
+                "list item: " + _validation_summary(exc),
+                operation="list",
+                status_code=answer.response.status_code,
+                request_id=answer.response.headers.get(HEADER_REQUEST_ID),
+            ) from None
+        except RecursionError:
+            raise MalformedResponse("body is JSON nested too deeply", operation="list") from None
 
     @staticmethod
     def _parse(operation: str, answer: _Answer, model: type[ModelT]) -> ModelT:

@@ -325,18 +325,29 @@ class ListMeta(WireModel):
     remaining_item_count: int | None = None
 
 
-class PoolList(WireModel):
+class _ListAnswer(WireModel):
+    """What every list answer has; ``null`` metadata or items read as empty."""
+
     api_version: str = API_VERSION
     kind: str = KIND_POOL_LIST
     metadata: ListMeta = Field(default_factory=ListMeta)
-    items: list[Pool] = Field(default_factory=list)
 
     @field_validator("metadata", mode="before")
     @classmethod
     def _null_metadata(cls, value: Any) -> Any:
         return {} if value is None else value
 
-    @field_validator("items", mode="before")
+    @field_validator("items", mode="before", check_fields=False)
     @classmethod
     def _null_is_empty(cls, value: Any) -> Any:
         return [] if value is None else value
+
+
+class PoolList(_ListAnswer):
+    items: list[Pool] = Field(default_factory=list)
+
+
+class RawPoolList(_ListAnswer):
+    """A list answer with its items left as JSON objects, to be parsed one by one (``client.PoolMemo``)."""
+
+    items: list[dict[str, Any]] = Field(default_factory=list)

@@ -143,7 +143,7 @@ class PoolDeletion:
         self._timing = timing
         self._grace = visibility_grace_seconds
         self._now = now()
-        self._status: ModelArtsPoolStatus = obj.status.model_copy(deep=True)
+        self._status: ModelArtsPoolStatus = obj.status.deep_copy()
         self._deletion: DeletionProgress = self._status.deletion or DeletionProgress()
 
     async def step(self) -> DeletionStep:
@@ -220,10 +220,21 @@ class PoolDeletion:
         self._deletion.failures = 0
         self._deletion.last_error = None
         mirror.apply_mirror(self._status, pool)
-        self._set(c.DELETION_REQUESTED, f"ModelArts accepted the deletion of pool {name}")
-        await self._write()
         if first:
             self._sink.event(False, c.DELETION_REQUESTED, f"deleting ModelArts pool {name}")
+        # One status write for the DELETE and what ModelArts shows right after it: the snapshot DELETE answers
+        # may still say Running and the next look says Deleting, which cost two writes (and two watch events)
+        # per pool. The look is the fresh list asked for after the DELETE (a GET only if the list fails), taken
+        # when the write may go (in a burst, after the other objects' DELETEs: one list then serves them all).
+        await self._sink.turn()
+        try:
+            after = (await self._reader.look(name)).pool
+        except errors.ModelArtsError:
+            after = None  # the DELETE was accepted all the same: say so; the next step looks again
+        if after is not None and (after.status.phase == PoolPhase.DELETING or after.metadata.deletion_timestamp):
+            return await self._watch(name, after)
+        self._set(c.DELETION_REQUESTED, f"ModelArts accepted the deletion of pool {name}")
+        await self._write()
         return DeletionStep(done=False, observe_every=self._timing.transition_seconds)
 
     async def _watch(self, name: str, pool: Pool, *, retry_after: float | None = None) -> DeletionStep:

@@ -76,7 +76,7 @@ class PoolSync:
         self._failures = failures
         self._grace = visibility_grace_seconds
         self._now = now()
-        self._status: ModelArtsPoolStatus = obj.status.model_copy(deep=True)
+        self._status: ModelArtsPoolStatus = obj.status.deep_copy()
         self._status.project = binding.project
         self._status.project_id = binding.project_id
 

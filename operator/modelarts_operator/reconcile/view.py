@@ -85,6 +85,10 @@ class ObjectSink(Protocol):
     async def write_status(self, status: ModelArtsPoolStatus) -> None:
         """Make the object's status equal to ``status`` (writes nothing when it already is)."""
 
+    async def turn(self) -> None:
+        """Wait until a write is welcome (other objects' deletion steps may go first); a step calls it before a
+        look whose answer it is about to write, so that the answer is fresh when written."""
+
     def event(self, warning: bool, reason: str, message: str) -> None:
         """Post a Kubernetes Event on the object."""
 

@@ -7,12 +7,18 @@ schema and the shape the reconcile logic fills in.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class StatusModel(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    def deep_copy(self) -> Self:
+        """An independent copy, made by a round trip through pydantic-core: ``model_copy(deep=True)`` runs
+        ``copy.deepcopy`` in Python, 6 % of the operator's CPU while 500 deletions were sent."""
+        return self.model_validate(self.model_dump(by_alias=True))
 
 
 class ConditionType(StrEnum):
