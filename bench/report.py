@@ -72,6 +72,17 @@ def deletion_rows(run: dict[str, Any], poll: float) -> list[Row]:
                 f"{label}: status writes per pool (p50 / max)", NONE, f"{writes['p50']:g} / {writes['max']:g}", None
             )
         )
+    others = run.get("other_cpu_seconds")
+    if others:
+        spent = ", ".join(f"{name} {seconds:g}" for name, seconds in others.items())
+        rows.append(
+            _judged(
+                f"{label}: CPU seconds, operator / the rest",
+                NONE,
+                f"{run['operator_cpu_seconds']:g} / {spent} (wall {run['wall_seconds']:g} s)",
+                None,
+            )
+        )
     rows.append(
         _judged(
             f"{label}: calls within the limiter's rate",

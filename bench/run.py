@@ -210,6 +210,10 @@ def main() -> int:
                 log,
                 group=str(group),
                 timelines=args.timelines,
+                neighbours={
+                    **{name: pid for name, pid in cluster.pids.items() if name in ("kube-apiserver", "etcd")},
+                    "emulator": emulator.process.pid,
+                },
             )
             try:
                 for n in sizes:

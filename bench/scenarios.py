@@ -50,6 +50,9 @@ class Stack:
     log: Callable[[str], None]
     group: str  # the namespace label value the group's ModelArtsProject selects
     timelines: Path | None = None  # where deletion runs leave their raw calls and writes (``--timelines``)
+    # The other processes on the machine's cores (kube-apiserver, etcd, ...; the emulator): their CPU seconds
+    # during a deletion say whose CPU the operator was waiting for.
+    neighbours: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def alive(stack: Stack, condition: Callable[[], bool]) -> Callable[[], bool]:
@@ -121,6 +124,7 @@ def deletion(stack: Stack, namespace: str, n: int, delete_seconds: float) -> dic
     assert stack.operator.process is not None
     pid = stack.operator.process.pid
     cpu_before = cpu_seconds(pid)
+    neighbours_before = {name: cpu_seconds(other) for name, other in stack.neighbours.items()}
     sent = stack.kube.delete_all(namespace)
     took = stack.kube.wait(
         alive(stack, lambda: not stack.kube.any_pools(namespace)),
@@ -129,6 +133,9 @@ def deletion(stack: Stack, namespace: str, n: int, delete_seconds: float) -> dic
         interval=1.0,
     )
     cpu = cpu_seconds(pid) - cpu_before
+    neighbours_cpu = {
+        name: round(cpu_seconds(other) - neighbours_before[name], 2) for name, other in stack.neighbours.items()
+    }
     time.sleep(1)  # the watch delivers the last DELETED events
     calls = [c for c in stack.control.calls() if c.at >= sent]
     writes = stack.writes.since(sent)
@@ -200,6 +207,7 @@ def deletion(stack: Stack, namespace: str, n: int, delete_seconds: float) -> dic
         "status_writes_per_pool": distribution(status_writes_of.get(key, 0) for key in pool_of),
         "object_writes": sum(1 for w in writes if w.kind == "MODIFIED"),
         "operator_cpu_seconds": round(cpu, 2),
+        "other_cpu_seconds": neighbours_cpu,
         "rate": rate_check(calls, stack.settings["rate_limit"], stack.settings["rate_burst"]),
         "unmeasured_objects": missing,
     }
