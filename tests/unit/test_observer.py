@@ -152,3 +152,26 @@ async def test_lists_come_sooner_while_pools_deleted_together_are_ending() -> No
         await observer._list_once()
         assert observer._interval() == 5.0  # the last one ended: nobody left to wait for
         await observer.stop()
+
+
+async def test_lists_come_sooner_near_the_end_the_projects_recent_deletions_predict() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=json.dumps({"items": []})))
+    async with httpx.AsyncClient(transport=transport) as http:
+        client = ModelArtsClient(
+            http, endpoint="https://modelarts.cn-north-4.myhuaweicloud.com", project_id="p", auth=TokenAuth("t")
+        )
+        clock = FrozenClock()
+        observer = PoolListObserver(key=("e", "p", "0", "k"), client=client, page_size=10, clock=clock)
+        observer.subscribe("ns/a", "pool-a", 5.0, asyncio.Event(), on_gone=lambda: None, deleting_since=clock.now)
+        clock.now += 100.0
+        assert observer._interval() == 5.0  # nothing learnt yet: no prediction
+        for seconds in (118.0, 125.0, 121.0):
+            observer.deletion_took(seconds)  # typical: 121 s
+        assert observer._interval() == 5.0  # 21 s before the predicted end
+        clock.now += 12.0
+        assert observer._interval() == 2.5  # within two intervals before it (a recorded time includes seeing it)
+        clock.now += 13.0
+        assert observer._interval() == 2.5  # just past it
+        clock.now += 10.0
+        assert observer._interval() == 5.0  # long past: back to the interval
+        await observer.stop()

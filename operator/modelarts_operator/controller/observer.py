@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -41,6 +43,10 @@ IDLE_STOP_SECONDS = 120.0
 # sooner, and each list finds half as many to confirm (each a GET within the limiter), for a few more list calls
 # at the end of a mass deletion only.
 ENDING_INTERVAL_FACTOR = 0.5
+# Deletions in one project take similar times (same flavours, same region): the observer keeps how long its last
+# ones took (first DELETE to confirmed 404), and while a deleting pool is near the end that predicts, lists come
+# at the same shorter interval, so a batch that ends between two lists is not found all at once by the second.
+DURATIONS_KEPT = 20
 
 ObserverKey = tuple[str, str, str, str]  # endpoint, project id, workspace, credentials fingerprint
 
@@ -54,6 +60,8 @@ class _Interest:
     # Called (before the wake) when the pool disappears from the list: a deleting object then has a 404 to
     # confirm and a finalizer to release, which goes before status writes and Events (urgency.py).
     on_gone: Callable[[], None] | None = None
+    # When its DELETE was first sent (this observer's clock), while the pool is being deleted.
+    deleting_since: float | None = None
 
 
 @dataclass
@@ -88,6 +96,7 @@ class PoolListObserver:
     _failed_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # The last list showed a deleting object's pool gone while another deleting object's pool was still there.
     _deletions_ending: bool = False
+    _durations: deque[float] = field(default_factory=lambda: deque(maxlen=DURATIONS_KEPT))
 
     @property
     def workspace_id(self) -> str:
@@ -106,23 +115,34 @@ class PoolListObserver:
         every: float,
         wake: asyncio.Event,
         on_gone: Callable[[], None] | None = None,
+        deleting_since: float | None = None,
     ) -> None:
-        """``who`` wants to hear about ``pool_name`` at least every ``every`` seconds (``on_gone``: see
-        ``_Interest``)."""
+        """``who`` wants to hear about ``pool_name`` at least every ``every`` seconds (``on_gone``,
+        ``deleting_since``: see ``_Interest``)."""
         current = self.interests.get(who)
         if current is not None and current.pool_name == pool_name:
             faster = every < current.every
             current.every, current.wake, current.on_gone = every, wake, on_gone
+            current.deleting_since = deleting_since
         else:
             delivered = self.snapshot.pools.get(pool_name) if self.snapshot else None
             self.interests[who] = _Interest(
-                pool_name=pool_name, every=every, wake=wake, delivered=delivered, on_gone=on_gone
+                pool_name=pool_name,
+                every=every,
+                wake=wake,
+                delivered=delivered,
+                on_gone=on_gone,
+                deleting_since=deleting_since,
             )
             faster = True
         self._idle_since = None
         if faster:
             self._changed.set()
         self._ensure_running()
+
+    def deletion_took(self, seconds: float) -> None:
+        """A pool of this list was confirmed gone ``seconds`` after its first DELETE."""
+        self._durations.append(seconds)
 
     def unsubscribe(self, who: str) -> None:
         self.interests.pop(who, None)
@@ -172,7 +192,22 @@ class PoolListObserver:
 
     def _interval(self) -> float:
         interval = min((interest.every for interest in self.interests.values()), default=IDLE_STOP_SECONDS)
-        return interval * ENDING_INTERVAL_FACTOR if self._deletions_ending else interval
+        if self._deletions_ending or self._end_expected(interval):
+            return interval * ENDING_INTERVAL_FACTOR
+        return interval
+
+    def _end_expected(self, interval: float) -> bool:
+        """A deleting pool is near the end the project's recent deletions predict. A recorded duration includes up
+        to one interval of seeing the 404, so the end may come up to that much earlier than predicted."""
+        if not self._durations:
+            return False
+        typical = statistics.median(self._durations)
+        now = self.clock()
+        return any(
+            interest.deleting_since is not None
+            and -2 * interval <= now - (interest.deleting_since + typical) <= interval
+            for interest in self.interests.values()
+        )
 
     def _due(self) -> float:
         last = self.last_attempt_at

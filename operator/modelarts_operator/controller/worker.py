@@ -293,6 +293,8 @@ class PoolWorker:
         if step.done:
             if step.duration_seconds is not None:
                 ctx.metrics.observe_pool_deletion(step.duration_seconds)
+                if self._observer is not None:
+                    self._observer.deletion_took(step.duration_seconds)
             await self._let_go(obj)
         self._resubscribe(obj, step.observe_every or ctx.timing.transition_seconds)
         # Between the list's wake-ups, a periodic look (cheap: it reads the shared list) to resend a DELETE that
@@ -422,8 +424,23 @@ class PoolWorker:
             self._unsubscribe()
             return
         deleting = _is_ours_to_delete(self.body or {})
-        self._observer.subscribe(obj.key, str(pool_name), every, self.wake, self._confirm_next if deleting else None)
+        self._observer.subscribe(
+            obj.key,
+            str(pool_name),
+            every,
+            self.wake,
+            self._confirm_next if deleting else None,
+            self._deleting_since(self._observer) if deleting else None,
+        )
         self._subscription = (self._observer, obj.key)
+
+    def _deleting_since(self, observer: PoolListObserver) -> float | None:
+        """When the pool's first DELETE was sent, on the observer's clock (``None`` before it was)."""
+        deletion = ((self.body or {}).get("status") or {}).get("deletion") or {}
+        requested = parse_timestamp(deletion.get("requestedAt"))
+        if requested is None:
+            return None
+        return observer.clock() - (utc_now() - requested).total_seconds()
 
     def _unsubscribe(self) -> None:
         if self._subscription is not None:
