@@ -3,7 +3,8 @@
 Both HTTP clients of the operator wait here rather than in httpcore's connection pool, which rescans every queued
 request and every connection (probing each idle socket) whenever a request starts or ends
 (encode/httpcore#1035): with hundreds queued, that was a fifth of the operator's CPU in a burst of deletions. As
-many slots as the pool has connections, so a request holding a slot never waits inside httpcore.
+many slots as the pool has connections, so a request holding a slot waits inside httpcore only while another
+set of slots (the Kubernetes API has one; ModelArts one per project of an endpoint) uses the same connections.
 """
 
 from __future__ import annotations

@@ -134,26 +134,59 @@ async def test_the_shared_list_takes_the_next_free_connection_before_queued_obje
     assert server.arrived == ["held", "pools", "pool-0", "pool-1", "pool-2"]
 
 
-async def test_cloud_access_gives_each_origin_one_set_of_slots_as_large_as_its_pool() -> None:
+def slots_of(client: ModelArtsClient) -> Slots:
+    assert isinstance(client._connection, functools.partial)
+    found = getattr(client._connection.func, "__self__", None)
+    assert isinstance(found, Slots)
+    return found
+
+
+async def test_cloud_access_gives_each_limiter_bucket_one_set_of_slots_as_large_as_the_pool() -> None:
     settings = OperatorSettings()
     cloud = CloudAccess(settings, LimiterRegistry(settings.rate_limit, settings.rate_burst), Metrics())
     try:
         a = cloud.client_for(ENDPOINT, PROJECT_ID, CREDENTIALS, "ns/a")
-        b = cloud.client_for(ENDPOINT + "/", "another-project", CREDENTIALS, "ns/b", shared=True)
+        lister = cloud.client_for(ENDPOINT + "/", PROJECT_ID, CREDENTIALS, "list:p", shared=True)
+        neighbour = cloud.client_for(ENDPOINT, "another-project", CREDENTIALS, "ns/b")
         other = cloud.client_for("https://modelarts.cn-east-3.myhuaweicloud.com", PROJECT_ID, CREDENTIALS, "ns/c")
-        assert isinstance(a._connection, functools.partial) and isinstance(b._connection, functools.partial)
-        assert isinstance(other._connection, functools.partial)
-        found = getattr(a._connection.func, "__self__", None)
-        assert isinstance(found, Slots)
-        slots: Slots = found
-        assert getattr(b._connection.func, "__self__", None) is slots
-        assert getattr(other._connection.func, "__self__", None) is not slots
-        assert a._connection.keywords == {"background": True} and b._connection.keywords == {"background": False}
+        slots = slots_of(a)
+        assert slots_of(lister) is slots
+        assert slots_of(neighbour) is not slots and slots_of(other) is not slots
+        assert isinstance(a._connection, functools.partial) and isinstance(lister._connection, functools.partial)
+        assert a._connection.keywords == {"background": True} and lister._connection.keywords == {"background": False}
         held = [a._connection() for _ in range(CONNECTIONS_PER_ORIGIN)]
         for context in held:
             await context.__aenter__()
         assert slots._free == 0
         for context in held:
             await context.__aexit__(None, None, None)
+    finally:
+        await cloud.aclose()
+
+
+async def test_a_throttled_project_holding_its_slots_does_not_starve_another_project_of_the_same_endpoint() -> None:
+    """Two tenants' projects behind one regional endpoint: one is paused by a 429 with more calls queued than there
+    are connections (each holds a slot while it waits for its token); the other's call still goes at once."""
+    settings = OperatorSettings()
+    limiters = LimiterRegistry(settings.rate_limit, settings.rate_burst)
+    cloud = CloudAccess(settings, limiters, Metrics())
+    server = HeldServer()
+    server.release.set()
+    cloud._http[ENDPOINT] = httpx.AsyncClient(transport=httpx.MockTransport(server.handler))
+    try:
+        limiters.bucket_for(ENDPOINT, "throttled").penalize(60.0)
+        throttled = [
+            asyncio.create_task(cloud.client_for(ENDPOINT, "throttled", CREDENTIALS, f"a/{i}").get_pool(f"p-{i}"))
+            for i in range(CONNECTIONS_PER_ORIGIN + 8)
+        ]
+        await asyncio.sleep(0.05)
+        assert server.arrived == []  # all of them wait for the paused bucket
+        neighbour = cloud.client_for(ENDPOINT, "another-project", CREDENTIALS, "b/x")
+        async with asyncio.timeout(2):
+            pool = await neighbour.get_pool("theirs")
+        assert pool.metadata.name == "theirs"
+        for task in throttled:
+            task.cancel()
+        await asyncio.gather(*throttled, return_exceptions=True)
     finally:
         await cloud.aclose()

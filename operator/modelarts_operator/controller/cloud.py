@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from modelarts_operator.controller.kube import KubeApi, KubeError, ObjectGone
-from modelarts_operator.limiter import LimiterRegistry, before_request_hook, throttle_observer
+from modelarts_operator.limiter import LimiterRegistry, before_request_hook, bucket_key, throttle_observer
 from modelarts_operator.metrics import Metrics
 from modelarts_operator.modelarts.auth import AkSkAuth, Credentials
 from modelarts_operator.modelarts.client import ModelArtsClient, make_http_client
@@ -241,8 +241,10 @@ class CloudAccess:
         self._limiters = limiters
         self._metrics = metrics
         self._http: dict[str, httpx.AsyncClient] = {}
-        # Per origin, as many as its client's connections: every ModelArtsClient of that origin waits here.
-        self._slots: dict[str, Slots] = {}
+        # Per limiter bucket (endpoint, project), as many as the origin's connections: a call holds its slot while
+        # it waits for its token, so slots shared by the projects of one regional endpoint would let one throttled
+        # project (tokens paused up to a minute) hold every slot and starve the other tenants' projects.
+        self._slots: dict[tuple[str, str], Slots] = {}
         # Refused credentials stay refused (and counted) until a call with them succeeds: the alert follows that
         # state, not a count of 401s, of which the guard lets through one per window.
         self.guard = LockoutGuard(
@@ -264,7 +266,6 @@ class CloudAccess:
                 ),
             )
             self._http[origin] = client
-            self._slots[origin] = Slots(CONNECTIONS_PER_ORIGIN)
         return client
 
     def client_for(
@@ -299,8 +300,15 @@ class CloudAccess:
             max_response_bytes=self._settings.max_response_bytes,
             redact=[credentials.access_key],
             # The shared list answers for every object: it does not queue behind their own calls.
-            connection=functools.partial(self._slots[origin_of(endpoint)].slot, background=not shared),
+            connection=functools.partial(self._slots_for(endpoint, project_id).slot, background=not shared),
         )
+
+    def _slots_for(self, endpoint: str, project_id: str) -> Slots:
+        key = bucket_key(origin_of(endpoint), project_id)
+        slots = self._slots.get(key)
+        if slots is None:
+            slots = self._slots[key] = Slots(CONNECTIONS_PER_ORIGIN)
+        return slots
 
     async def aclose(self) -> None:
         for client in self._http.values():

@@ -148,11 +148,11 @@ class ModelArtsClient:
         """``retry=None`` means the default :class:`RetryPolicy`; ``RetryPolicy.never()``: one attempt.
 
         ``timeout`` bounds each attempt as a whole; ``redact``: values (the access key) masked in server messages;
-        ``connection``: entered for each attempt, before ``before_request`` (the limiter's token) — a slot of the
-        origin's connections, shared by every client of ``http`` (``slots.Slots``). A token is then taken only when
-        the request can go at once, so the limiter's rate holds where the gateway counts, not only where tokens
-        are handed out (tokens taken while hundreds waited for a connection went out together); and requests
-        beyond the connections wait there, never in httpcore's pool (see ``slots.py``)."""
+        ``connection``: entered for each attempt, before ``before_request`` (the limiter's token) — a slot shared
+        by every client of the same limiter bucket, as many as ``http`` has connections (``slots.Slots``). A token
+        is then taken only when the request can go at once, so the limiter's rate holds where the gateway counts,
+        not only where tokens are handed out (tokens taken while hundreds waited for a connection went out
+        together); and requests beyond the connections wait there, not in httpcore's pool (see ``slots.py``)."""
         self._http = http
         self._max_response_bytes = max_response_bytes
         self._redact = tuple(value for value in redact if value)
